@@ -1,0 +1,1 @@
+"""Operator operations shared by the admin API and the CLI."""

@@ -1,0 +1,76 @@
+"""create_app(settings): routes, and a lifespan that owns the database, the upstream client and the
+in-memory state. Nothing here is global: two apps in one process do not share anything."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from relaygate.billing import tokenizer
+from relaygate.billing.ledger import Ledger
+from relaygate.bootstrap import Prepared, load_secret
+from relaygate.relay.access_log import AccessLog
+from relaygate.relay.chat import ChatRelay
+from relaygate.relay.services import Services
+from relaygate.relay.snapshot import SnapshotStore
+from relaygate.relay.upstream import HttpTransport, create_session
+from relaygate.routing.health import HealthBook
+from relaygate.settings import Settings
+from relaygate.storage.crypto import SecretBox
+from relaygate.storage.engine import create_engine
+from relaygate.storage.recorder import Recorder
+from relaygate.surfaces import admin, health, openai
+from relaygate.surfaces.common import SERVICES
+
+log = logging.getLogger("relaygate")
+
+
+def create_app(settings: Settings, prepared: Prepared) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    health.add_routes(app)
+    openai.add_routes(app)
+    admin.add_routes(app)
+    openai.add_fallback_route(app)
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        box = SecretBox(load_secret(settings))
+        ledger = Ledger()
+        health_book = HealthBook(settings.circuit_failures, settings.circuit_cooldown_s)
+        snapshots = SnapshotStore(engine, box, health_book, settings.snapshot_poll_s)
+        recorder = Recorder(engine, ledger, refresh_every_s=settings.snapshot_poll_s)
+        session = create_session()
+        access_log = AccessLog(enabled=settings.access_log)
+        services = Services(settings=settings, snapshots=snapshots, ledger=ledger, recorder=recorder,
+                            http=HttpTransport(session), health=health_book, access_log=access_log,
+                            admin_key_hash=prepared.admin_key_hash, box=box, engine=engine)
+        await snapshots.reload()
+        await recorder.refresh_now()
+        app[SERVICES] = services
+        app[openai.CHAT_RELAY] = ChatRelay(services)
+        warm = asyncio.get_running_loop().run_in_executor(None, tokenizer.warm_up)
+        snapshots.start()
+        recorder.start()
+        access_log.start()
+        try:
+            yield
+        finally:
+            services.draining = True
+            await recorder.stop()
+            await snapshots.stop()
+            await access_log.stop()
+            await session.close()
+            await engine.dispose()
+            await warm
+
+    async def on_shutdown(app: web.Application) -> None:
+        # Runs before in-flight handlers are awaited: readiness turns false and new calls get 503.
+        if SERVICES in app:
+            app[SERVICES].draining = True
+
+    app.cleanup_ctx.append(lifespan)
+    app.on_shutdown.append(on_shutdown)
+    return app

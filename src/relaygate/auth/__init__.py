@@ -1,0 +1,1 @@
+"""Client keys: parsing from requests, hashing, and the checks a key must pass."""

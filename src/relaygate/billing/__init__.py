@@ -1,0 +1,1 @@
+"""Money: prices, the offline tokenizer fallback, reservations and settlement."""

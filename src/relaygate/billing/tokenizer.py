@@ -1,0 +1,98 @@
+"""Offline token counting, the fallback when an upstream reports no usage.
+
+The vocabularies (o200k_base, cl100k_base) ship inside the ``bpe-openai`` wheel, so nothing is
+downloaded at run time. Counts follow OpenAI's published chat accounting (a few tokens of framing per
+message); for other vendors' models they are an estimate, and the usage record says so
+(``usage_source = "estimated"``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+_TOKENS_PER_MESSAGE = 3
+_TOKENS_PER_NAME = 1
+_REPLY_PRIMER = 3
+# An image's cost depends on its size, which we do not fetch to count: use OpenAI's "low detail" price.
+_TOKENS_PER_IMAGE = 85
+
+
+class _Encoding(Protocol):
+    def encode_ordinary(self, text: str) -> list[int]: ...
+
+
+_lock = threading.Lock()
+_encodings: dict[str, _Encoding] = {}
+
+
+def _encoding(name: str) -> _Encoding:
+    enc = _encodings.get(name)
+    if enc is None:
+        with _lock:
+            enc = _encodings.get(name)
+            if enc is None:
+                import bpe_openai
+
+                enc = _encodings[name] = bpe_openai.get_encoding(name)
+    return enc
+
+
+def encoding_name_for(model: str) -> str:
+    legacy = ("gpt-4-", "gpt-4", "gpt-3.5", "text-embedding-", "gpt-35")
+    if model.startswith(legacy) and not model.startswith(("gpt-4o", "gpt-4.1", "gpt-4.5")):
+        return "cl100k_base"
+    return "o200k_base"
+
+
+def warm_up() -> None:
+    """Load the vocabularies (≈0.5 s) at start rather than on the first request that needs them."""
+    _encoding("o200k_base")
+    _encoding("cl100k_base")
+
+
+def count_text(text: str, model: str = "") -> int:
+    if not text:
+        return 0
+    return len(_encoding(encoding_name_for(model)).encode_ordinary(text))
+
+
+def _content_text_and_images(content: Any) -> tuple[list[str], int]:
+    if isinstance(content, str):
+        return [content], 0
+    texts: list[str] = []
+    images = 0
+    if isinstance(content, list):
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif part.get("type") in ("image_url", "image", "input_image"):
+                images += 1
+    return texts, images
+
+
+def count_chat_prompt(messages: Iterable[Any], model: str = "", tools: Any = None) -> int:
+    """Prompt tokens of an OpenAI-style ``messages`` list (plus tool definitions, as JSON text)."""
+    total = _REPLY_PRIMER
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        total += _TOKENS_PER_MESSAGE
+        texts, images = _content_text_and_images(message.get("content"))
+        total += images * _TOKENS_PER_IMAGE
+        for text in texts:
+            total += count_text(text, model)
+        if isinstance(message.get("name"), str):
+            total += _TOKENS_PER_NAME + count_text(message["name"], model)
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                fn = call["function"]
+                total += count_text(str(fn.get("name", "")), model) + count_text(str(fn.get("arguments", "")), model)
+    if tools:
+        import orjson
+
+        total += count_text(orjson.dumps(tools).decode(), model)
+    return total

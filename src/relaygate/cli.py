@@ -1,0 +1,99 @@
+"""``relaygate serve | migrate | admin-key | keys | channels | usage``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from relaygate.errors import ConfigError
+from relaygate.settings import Settings, load_settings, parse_listen
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    if getattr(args, "listen", None):
+        host, port = parse_listen(args.listen)
+        settings = replace(settings, host=host, port=port)
+    if getattr(args, "workers", None):
+        settings = replace(settings, workers=args.workers)
+    return settings
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from relaygate.server import run
+
+    run(_settings(args))
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from relaygate.server import prepare_database
+
+    asyncio.run(prepare_database(_settings(args)))
+    print("relaygate: database is up to date")
+    return 0
+
+
+def _cmd_admin_key(args: argparse.Namespace) -> int:
+    from relaygate.bootstrap import ensure_home, reset_admin_key
+    from relaygate.server import prepare_database
+    from relaygate.storage.engine import create_engine
+
+    settings = _settings(args)
+    asyncio.run(prepare_database(settings))
+    ensure_home(settings)
+
+    async def reset() -> str:
+        engine = create_engine(settings.database_url)
+        try:
+            return await reset_admin_key(engine)
+        finally:
+            await engine.dispose()
+
+    key = asyncio.run(reset())
+    print(f"RELAYGATE_ADMIN_KEY={key}")
+    if settings.admin_key:
+        print("note: admin_key is set in the config or environment, and it takes precedence", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relaygate", description="A self-hosted AI API gateway.")
+    parser.add_argument("--config", "-c", help="YAML config file (see docs/configuration.md)")
+    parser.add_argument("--log-level", default=None, help="debug | info | warning | error")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", "-c", dest="config", default=argparse.SUPPRESS)
+    serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080)")
+    serve.add_argument("--workers", type=int, help="processes sharing the port (default 1)")
+    serve.set_defaults(func=_cmd_serve)
+    migrate = sub.add_parser("migrate", help="apply database migrations and sync the config file")
+    migrate.add_argument("--config", "-c", dest="config", default=argparse.SUPPRESS)
+    migrate.set_defaults(func=_cmd_migrate)
+    admin_key = sub.add_parser("admin-key", help="admin credential")
+    admin_key.add_argument("action", choices=["reset"])
+    admin_key.add_argument("--config", "-c", dest="config", default=argparse.SUPPRESS)
+    admin_key.set_defaults(func=_cmd_admin_key)
+    from relaygate.admin import cli as admin_cli
+
+    admin_cli.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = (args.log_level or "info").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        code = args.func(args)
+    except ConfigError as exc:
+        print(f"relaygate: configuration error: {exc}", file=sys.stderr)
+        code = 2
+    raise SystemExit(code)

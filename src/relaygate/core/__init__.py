@@ -1,0 +1,1 @@
+"""Provider-neutral types shared by every dialect and provider."""

@@ -1,0 +1,1 @@
+"""Wire dialects: schemas, pure converters to and from ``core``, and error rendering, one folder each."""

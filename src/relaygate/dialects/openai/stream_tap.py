@@ -1,0 +1,99 @@
+"""A light tap on an OpenAI chat stream that is being passed through.
+
+It forwards the upstream's event bytes as they are, except two documented edits: the usage-only
+chunk is dropped when the client did not ask for usage (we always ask the upstream for it), and the
+``[DONE]`` terminator is held back so that the usage record can be committed before the last byte.
+On the way it notes the usage, the finish reasons, an in-stream error, and the generated text (for
+the offline count when the upstream reports no usage).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from relaygate.core.usage import Usage
+from relaygate.dialects.openai.usage import usage_from_openai
+from relaygate.sse import SSEDecoder, SSEEvent
+
+DONE = b"[DONE]"
+
+
+class OpenAIStreamTap:
+    def __init__(self, *, client_wants_usage: bool) -> None:
+        self._decoder = SSEDecoder()
+        self._client_wants_usage = client_wants_usage
+        self.usage: Usage | None = None
+        self.saw_done = False
+        self.finish_reasons: set[str] = set()
+        self.error: dict[str, Any] | None = None
+        self.events = 0
+        self._text: list[str] = []
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes to forward to the client for this upstream read (possibly empty)."""
+        return self._forward(self._decoder.feed(chunk))
+
+    def finish(self) -> bytes:
+        """Bytes to forward for anything left when the upstream closed."""
+        return self._forward(self._decoder.flush())
+
+    @property
+    def completed(self) -> bool:
+        """The upstream ended the stream properly: ``[DONE]`` without an error event."""
+        return self.saw_done and self.error is None
+
+    def generated_text(self) -> str:
+        return "".join(self._text)
+
+    def _forward(self, events: list[SSEEvent]) -> bytes:
+        out: list[bytes] = []
+        for event in events:
+            if self._keep(event):
+                out.append(event.frame())
+        return b"".join(out)
+
+    def _keep(self, event: SSEEvent) -> bool:
+        data = event.data
+        if data is None:
+            return True  # comments such as ": keep-alive" pass through
+        if data == DONE:
+            self.saw_done = True
+            return False
+        self.events += 1
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return True  # not ours to judge; the client sees exactly what the upstream sent
+        if not isinstance(chunk, dict):
+            return True
+        if "error" in chunk and "choices" not in chunk:
+            self.error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            return True
+        usage = usage_from_openai(chunk.get("usage"))
+        if usage is not None:
+            self.usage = usage
+        choices = chunk.get("choices")
+        if isinstance(choices, list):
+            self._note_choices(choices)
+            if usage is not None and not choices and not self._client_wants_usage:
+                return False
+        return True
+
+    def _note_choices(self, choices: list[Any]) -> None:
+        for choice in choices:
+            if not isinstance(choice, dict):
+                continue
+            if choice.get("finish_reason"):
+                self.finish_reasons.add(str(choice["finish_reason"]))
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
+            content = delta.get("content")
+            if isinstance(content, str):
+                self._text.append(content)
+            for call in delta.get("tool_calls") or ():
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict):
+                    self._text.append(str(fn.get("name") or "") + str(fn.get("arguments") or ""))

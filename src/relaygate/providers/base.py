@@ -1,0 +1,76 @@
+"""The small interfaces every provider and transport fills in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from relaygate.routing.records import ChannelRecord
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    stream: bool = False
+    # Timeouts (seconds) the transport must apply: to connect, and to each read of the response.
+    connect_timeout: float = 10.0
+    read_timeout: float = 300.0
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class UpstreamResponse(Protocol):
+    status: int
+    content_type: str
+
+    async def read(self, limit: int) -> bytes:
+        """The whole body; raises ``UpstreamBodyTooLarge`` past ``limit`` bytes."""
+        ...
+
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        """Raises ``UpstreamConnectError`` or ``UpstreamReadTimeout`` for failures before a response."""
+        ...
+
+
+class ChatProvider(Protocol):
+    """An upstream that answers OpenAI-style chat completions."""
+
+    kind: str
+    dialect: str  # the wire format it speaks: "openai"
+
+    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool) -> UpstreamRequest: ...
+
+    def transport_for(self, channel: ChannelRecord) -> Transport | None:
+        """An in-process transport (the mock), or None to use the shared HTTP client."""
+        ...
+
+    def models_request(self, channel: ChannelRecord) -> UpstreamRequest | None:
+        """A cheap request that proves the channel works (``channels test``); None: test with a chat."""
+        ...
+
+
+class UpstreamConnectError(Exception):
+    """No response came: refused, reset, DNS, TLS. Safe to try the next channel."""
+
+
+class UpstreamReadTimeout(Exception):
+    """The upstream went quiet for longer than the read timeout."""
+
+
+class UpstreamBodyTooLarge(Exception):
+    pass
+
+
+def header_map(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}

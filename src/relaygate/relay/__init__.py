@@ -1,0 +1,1 @@
+"""Use cases: chat relay, upstream I/O, stream metering, settlement."""

@@ -1,0 +1,35 @@
+"""The state of one relayed call, from the gate to its usage record."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from relaygate.auth.records import KeyRecord
+from relaygate.billing.ledger import Reservation
+from relaygate.billing.pricing import Price
+from relaygate.routing.records import ChannelRecord
+
+
+@dataclass(slots=True)
+class Call:
+    request_id: str
+    surface: str
+    model: str
+    stream: bool
+    key: KeyRecord
+    client_ip: str | None
+    body: dict[str, Any]
+    price: Price | None = None
+    reservation: Reservation | None = None
+    channel: ChannelRecord | None = None
+    upstream_model: str | None = None
+    attempts: int = 0
+    started: float = field(default_factory=time.monotonic)
+    created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    first_byte_at: float | None = None
+    finished: bool = False
+
+    def elapsed_ms(self, since: float | None = None) -> int:
+        return int(((since if since is not None else time.monotonic()) - self.started) * 1000)

@@ -1,0 +1,71 @@
+"""Settle a call and write its usage record: the one place where a call's money is decided.
+
+Every call that passed the gate ends here exactly once (``Call.finished`` guards it), whatever the
+path: completed, refused, failed over to exhaustion, cut, timed out or abandoned by the client.
+"""
+
+from __future__ import annotations
+
+from relaygate.billing.pricing import cost_of
+from relaygate.billing.rules import EndReason, charges
+from relaygate.billing.tokenizer import count_chat_prompt, count_text
+from relaygate.core.usage import Usage
+from relaygate.relay.call import Call
+from relaygate.relay.services import Services
+from relaygate.storage.recorder import UsageRecord
+
+
+def estimate_usage(call: Call, produced_text: str) -> Usage:
+    messages = call.body.get("messages")
+    prompt = count_chat_prompt(messages if isinstance(messages, list) else [], call.model,
+                               call.body.get("tools"))
+    return Usage(input_tokens=prompt, output_tokens=count_text(produced_text, call.model))
+
+
+class Meter:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def finish(self, call: Call, reason: EndReason, *, status: int, usage: Usage | None = None,
+                     produced_text: str = "", delivered: bool = False, error_code: str | None = None) -> None:
+        """Settle the reservation and commit the record; raises ``RecorderError`` if it cannot be stored."""
+        if call.finished:
+            return
+        call.finished = True
+        per_call = call.price is not None and call.price.per_call is not None
+        billable = charges(reason, delivered=delivered, per_call=per_call)
+        source = "upstream" if usage is not None else "none"
+        if usage is None and billable and not per_call:
+            usage = estimate_usage(call, produced_text)
+            source = "estimated"
+        usage = usage or Usage()
+        cost = cost_of(call.price, usage) if billable and call.price is not None else 0
+        if call.reservation is not None:
+            self._services.ledger.settle(call.reservation, cost)
+        record = self._record(call, reason, status, usage, source, cost, error_code)
+        self._log(record)
+        await self._services.recorder.write(record)
+
+    def _record(self, call: Call, reason: EndReason, status: int, usage: Usage, source: str, cost: int,
+                error_code: str | None) -> UsageRecord:
+        channel = call.channel
+        return UsageRecord(
+            request_id=call.request_id, created_at_ms=call.created_ms, surface=call.surface, model=call.model,
+            stream=call.stream, status=status, end_reason=reason.value, usage_source=source,
+            key_id=call.key.id, key_name=call.key.name, upstream_model=call.upstream_model,
+            channel_id=channel.id if channel else None, channel_name=channel.name if channel else None,
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens, cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens, cost_nano=cost, attempts=call.attempts,
+            latency_ms=call.elapsed_ms(),
+            first_byte_ms=call.elapsed_ms(call.first_byte_at) if call.first_byte_at is not None else None,
+            client_ip=call.client_ip, error_code=error_code,
+        )
+
+    def _log(self, r: UsageRecord) -> None:
+        self._services.access_log.write({
+            "ts_ms": r.created_at_ms, "request_id": r.request_id, "surface": r.surface, "key_id": r.key_id,
+            "model": r.model, "channel": r.channel_name, "stream": r.stream, "status": r.status,
+            "end": r.end_reason, "in": r.input_tokens, "out": r.output_tokens, "cost_nano": r.cost_nano,
+            "attempts": r.attempts, "ms": r.latency_ms, "ip": r.client_ip, "error": r.error_code,
+        })

@@ -1,0 +1,31 @@
+"""Everything a request needs, created once in the app's lifespan and injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from relaygate.billing.ledger import Ledger
+from relaygate.providers.base import Transport
+from relaygate.relay.access_log import AccessLog
+from relaygate.relay.snapshot import SnapshotStore
+from relaygate.routing.health import HealthBook
+from relaygate.settings import Settings
+from relaygate.storage.crypto import SecretBox
+from relaygate.storage.recorder import Recorder
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    snapshots: SnapshotStore
+    ledger: Ledger
+    recorder: Recorder
+    http: Transport
+    health: HealthBook
+    access_log: AccessLog
+    admin_key_hash: str
+    box: SecretBox
+    engine: AsyncEngine
+    draining: bool = field(default=False)

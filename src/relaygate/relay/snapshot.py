@@ -1,0 +1,115 @@
+"""The in-memory snapshot the hot path reads instead of the database: keys, channels, prices.
+
+It is rebuilt whole (never mutated) when the configuration version in the database moves; every
+instance polls that number every ``snapshot_poll_s`` seconds, and an admin change in this process
+reloads at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from relaygate.auth.records import KeyRecord, parse_networks
+from relaygate.billing.pricing import Price, PriceTable
+from relaygate.routing.health import HealthBook
+from relaygate.routing.records import ChannelRecord
+from relaygate.routing.router import Router
+from relaygate.storage import queries
+from relaygate.storage.crypto import SecretBox
+
+log = logging.getLogger("relaygate.snapshot")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    keys_by_hash: dict[str, KeyRecord]
+    keys_by_id: dict[int, KeyRecord]
+    channels: dict[int, ChannelRecord]
+    prices: PriceTable
+    router: Router
+    loaded: bool = field(default=True)
+
+
+def key_from_row(row: dict[str, Any]) -> KeyRecord:
+    return KeyRecord(
+        id=int(row["id"]), name=row["name"], key_hash=row["key_hash"], enabled=bool(row["enabled"]),
+        models=tuple(row["models"] or ("*",)), ip_allow=parse_networks(row["ip_allow"] or ()),
+        quota_nano=row["quota_nano"], expires_at=row["expires_at"],
+    )
+
+
+def channel_from_row(row: dict[str, Any], box: SecretBox) -> ChannelRecord:
+    return ChannelRecord(
+        id=int(row["id"]), name=row["name"], type=row["type"], base_url=row["base_url"],
+        api_key=box.decrypt(row["api_key_enc"]) if row["api_key_enc"] else "",
+        models=tuple(row["models"] or ()), model_map=dict(row["model_map"] or {}),
+        priority=int(row["priority"]), weight=int(row["weight"]), enabled=bool(row["enabled"]),
+        options=dict(row["options"] or {}),
+    )
+
+
+def price_from_row(row: dict[str, Any]) -> Price:
+    return Price(pattern=row["pattern"], input=int(row["input_nano"]), output=int(row["output_nano"]),
+                 cached_input=row["cached_input_nano"], cache_write=row["cache_write_nano"],
+                 per_call=row["per_call_nano"])
+
+
+class SnapshotStore:
+    """Holds the current snapshot and keeps it fresh."""
+
+    def __init__(self, engine: AsyncEngine, box: SecretBox, health: HealthBook, poll_s: float) -> None:
+        self._engine = engine
+        self._box = box
+        self._health = health
+        self._poll_s = poll_s
+        self.current = Snapshot(-1, {}, {}, {}, PriceTable(()), Router((), health), loaded=False)
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def reload(self) -> Snapshot:
+        async with self._lock:
+            async with self._engine.connect() as conn:
+                version = await queries.config_version(conn)
+                key_rows = await queries.list_keys(conn)
+                channel_rows = await queries.list_channels(conn)
+                price_rows = await queries.list_prices(conn)
+            keys = [key_from_row(r) for r in key_rows]
+            channels = [channel_from_row(r, self._box) for r in channel_rows]
+            self.current = Snapshot(
+                version=version,
+                keys_by_hash={k.key_hash: k for k in keys},
+                keys_by_id={k.id: k for k in keys},
+                channels={c.id: c for c in channels},
+                prices=PriceTable(price_from_row(r) for r in price_rows),
+                router=Router(channels, self._health),
+            )
+            return self.current
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._poll(), name="relaygate-snapshot-poll")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_s)
+            try:
+                async with self._engine.connect() as conn:
+                    version = await queries.config_version(conn)
+                if version != self.current.version:
+                    await self.reload()
+            except Exception as exc:  # keep serving the last good snapshot
+                log.warning("snapshot refresh failed: %s", type(exc).__name__)

@@ -1,0 +1,1 @@
+"""Channel selection: model patterns and mapping, priority tiers, weights, health, failover order."""

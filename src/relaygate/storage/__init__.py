@@ -1,0 +1,1 @@
+"""Persistence: engine (SQLite default, PostgreSQL), tables, named queries, migrations, group commit."""

@@ -1,0 +1,98 @@
+"""Table definitions (SQLAlchemy Core). Migrations in ``migrations/versions`` must match them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("key_hint", sa.String(32), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("models", sa.JSON, nullable=False),
+    sa.Column("ip_allow", sa.JSON, nullable=False),
+    sa.Column("quota_nano", sa.BigInteger, nullable=True),
+    sa.Column("used_nano", sa.BigInteger, nullable=False, default=0),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Column("source", sa.String(16), nullable=False, default="api"),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+channels = sa.Table(
+    "channels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("base_url", sa.Text, nullable=False),
+    sa.Column("api_key_enc", sa.Text, nullable=False),
+    sa.Column("api_key_hint", sa.String(32), nullable=False),
+    sa.Column("models", sa.JSON, nullable=False),
+    sa.Column("model_map", sa.JSON, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, default=0),
+    sa.Column("weight", sa.Integer, nullable=False, default=1),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False, default="api"),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+prices = sa.Table(
+    "prices",
+    metadata,
+    sa.Column("pattern", sa.String(200), primary_key=True),
+    sa.Column("input_nano", sa.BigInteger, nullable=False, default=0),
+    sa.Column("output_nano", sa.BigInteger, nullable=False, default=0),
+    sa.Column("cached_input_nano", sa.BigInteger, nullable=True),
+    sa.Column("cache_write_nano", sa.BigInteger, nullable=True),
+    sa.Column("per_call_nano", sa.BigInteger, nullable=True),
+    sa.Column("source", sa.String(16), nullable=False, default="api"),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+usage_records = sa.Table(
+    "usage_records",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("key_id", sa.Integer, nullable=True),
+    sa.Column("key_name", sa.String(200), nullable=True),
+    sa.Column("surface", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("upstream_model", sa.String(200), nullable=True),
+    sa.Column("channel_id", sa.Integer, nullable=True),
+    sa.Column("channel_name", sa.String(200), nullable=True),
+    sa.Column("stream", sa.Boolean, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("end_reason", sa.String(32), nullable=False),
+    sa.Column("input_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("output_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cached_input_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cache_write_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("reasoning_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("usage_source", sa.String(16), nullable=False),
+    sa.Column("cost_nano", sa.BigInteger, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("latency_ms", sa.Integer, nullable=False, default=0),
+    sa.Column("first_byte_ms", sa.Integer, nullable=True),
+    sa.Column("client_ip", sa.String(64), nullable=True),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Index("ix_usage_key_time", "key_id", "created_at_ms"),
+    sa.Index("ix_usage_model_time", "model", "created_at_ms"),
+    sa.Index("ix_usage_time", "created_at_ms"),
+)

@@ -1,0 +1,1 @@
+"""Client-facing APIs, one module each. The only code that speaks HTTP to clients."""

@@ -1,0 +1,106 @@
+"""What every surface needs: request ids, client addresses, bounded JSON bodies, error rendering."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from relaygate.errors import BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest
+from relaygate.relay.services import Services
+
+log = logging.getLogger("relaygate.surfaces")
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+REQUEST_ID_HEADER = "X-Request-Id"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorRenderer = Callable[[GatewayError, str], tuple[int, bytes]]
+
+
+def services_of(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def request_id(request: web.Request) -> str:
+    """The client's ``X-Request-Id`` when it is sane, else a new one; stored on the request."""
+    existing = request.get("request_id")
+    if existing:
+        return str(existing)
+    given = request.headers.get(REQUEST_ID_HEADER)
+    if given and len(given) <= 128 and given.isascii() and given.isprintable():
+        rid = given
+    else:
+        rid = "req_" + os.urandom(12).hex()
+    request["request_id"] = rid
+    return rid
+
+
+def client_ip(request: web.Request) -> str | None:
+    return request.remote
+
+
+async def read_json_object(request: web.Request, limit: int) -> tuple[dict[str, Any], bytes]:
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.") from exc
+    if not raw:
+        raise InvalidJSON("The request body is empty; send a JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJSON(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body, raw
+
+
+def json_response(payload: Any, *, status: int = 200, rid: str | None = None,
+                  headers: dict[str, str] | None = None) -> web.Response:
+    response = web.Response(body=orjson.dumps(payload), status=status, content_type="application/json",
+                            headers=headers)
+    if rid:
+        response.headers[REQUEST_ID_HEADER] = rid
+    return response
+
+
+def error_response(error: GatewayError, rid: str, render: ErrorRenderer) -> web.Response:
+    status, body = render(error, rid)
+    response = web.Response(body=body, status=status, content_type="application/json")
+    response.headers[REQUEST_ID_HEADER] = rid
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def with_errors(render: ErrorRenderer) -> Callable[[Handler], Handler]:
+    """Wrap a handler so that every error leaves in the surface's dialect, with the request id.
+
+    A ``GatewayError`` is rendered as is; anything else is a bug: logged by type (never with request
+    data) and answered with a 500 in the same dialect.
+    """
+
+    def decorate(handler: Handler) -> Handler:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except GatewayError as error:
+                return error_response(error, request_id(request), render)
+            except web.HTTPException:
+                raise
+            except Exception as exc:
+                rid = request_id(request)
+                log.exception("unhandled %s in %s (request id %s)", type(exc).__name__, request.path, rid)
+                return error_response(GatewayError("The gateway had an internal error."), rid, render)
+
+        wrapped.__name__ = handler.__name__
+        return wrapped
+
+    return decorate

@@ -1,0 +1,174 @@
+"""The OpenAI-compatible surface: chat completions, models, and the dashboard balance endpoints."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from relaygate.auth.gate import authenticate, check_model
+from relaygate.auth.keys import bearer_token
+from relaygate.auth.records import KeyRecord
+from relaygate.billing.money import NANO_PER_USD
+from relaygate.dialects.openai.errors import error_body
+from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound, ShuttingDown
+from relaygate.relay.call import Call
+from relaygate.relay.chat import ChatRelay, JsonResult, StreamResult
+from relaygate.surfaces.common import (
+    REQUEST_ID_HEADER,
+    client_ip,
+    json_response,
+    read_json_object,
+    request_id,
+    services_of,
+    with_errors,
+)
+
+CHAT_RELAY: web.AppKey[ChatRelay] = web.AppKey("chat_relay", ChatRelay)
+_MODEL_CREATED = 1_700_000_000
+_UNLIMITED_USD = 100_000_000
+
+
+def render_error(error: GatewayError, rid: str) -> tuple[int, bytes]:
+    return error.status, error_body(error, rid)
+
+
+openai_errors = with_errors(render_error)
+
+
+def _authenticated_key(request: web.Request) -> KeyRecord:
+    services = services_of(request)
+    token = bearer_token(request.headers.get("Authorization"))
+    return authenticate(services.snapshots.current.keys_by_hash, token, client_ip(request))
+
+
+def validate_chat_body(body: dict[str, Any]) -> tuple[str, bool]:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("'model' is required and must be a non-empty string.", param="model",
+                             code="missing_model" if model is None else "invalid_type")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' is required and must be a non-empty array.", param="messages",
+                             code="missing_messages" if messages is None else "invalid_type")
+    if not all(isinstance(m, dict) for m in messages):
+        raise InvalidRequest("Every entry of 'messages' must be an object.", param="messages", code="invalid_type")
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be true or false.", param="stream", code="invalid_type")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise InvalidRequest("'stream_options' must be an object.", param="stream_options", code="invalid_type")
+    return model, bool(stream)
+
+
+@openai_errors
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    services = services_of(request)
+    rid = request_id(request)
+    if services.draining:
+        raise ShuttingDown("The gateway is shutting down; retry on another instance.")
+    key = _authenticated_key(request)
+    body, raw = await read_json_object(request, services.settings.max_body_bytes)
+    model, stream = validate_chat_body(body)
+    check_model(key, model)
+    call = Call(request_id=rid, surface="openai.chat", model=model, stream=stream, key=key,
+                client_ip=client_ip(request), body=body)
+    result = await request.app[CHAT_RELAY].relay(call, raw)
+    if isinstance(result, JsonResult):
+        response = web.Response(body=result.body, status=result.status)
+        response.headers["Content-Type"] = result.content_type
+        response.headers[REQUEST_ID_HEADER] = rid
+        return response
+    return await _send_stream(request, result, rid)
+
+
+async def _send_stream(request: web.Request, result: StreamResult, rid: str) -> web.StreamResponse:
+    response = web.StreamResponse(status=200, headers={
+        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no", REQUEST_ID_HEADER: rid,
+    })
+    body = result.body
+    try:
+        await response.prepare(request)
+        async for piece in body:
+            if piece:
+                await response.write(piece)
+        await response.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass  # the client left; closing the body below bills what it received
+    finally:
+        await body.aclose()  # type: ignore[attr-defined]
+    return response
+
+
+def _visible_models(request: web.Request, key: KeyRecord) -> list[str]:
+    router = services_of(request).snapshots.current.router
+    return [m for m in router.listed_models() if key.allows_model(m)]
+
+
+def _model_object(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": _MODEL_CREATED, "owned_by": "relaygate"}
+
+
+@openai_errors
+async def list_models(request: web.Request) -> web.StreamResponse:
+    key = _authenticated_key(request)
+    data = [_model_object(m) for m in _visible_models(request, key)]
+    return json_response({"object": "list", "data": data}, rid=request_id(request))
+
+
+@openai_errors
+async def get_model(request: web.Request) -> web.StreamResponse:
+    key = _authenticated_key(request)
+    name = request.match_info["model"]
+    router = services_of(request).snapshots.current.router
+    if not key.allows_model(name) or not router.serves(name):
+        raise ModelNotFound(f"The model '{name}' does not exist", param="model")
+    return json_response(_model_object(name), rid=request_id(request))
+
+
+def _usd_fragment(nano: int, scale: int = 1) -> orjson.Fragment:
+    """A JSON number rendered from exact nano-dollars (the wire format wants a decimal number)."""
+    value = Decimal(nano * scale) / NANO_PER_USD
+    return orjson.Fragment(format(value.normalize(), "f").encode())
+
+
+@openai_errors
+async def billing_subscription(request: web.Request) -> web.StreamResponse:
+    key = _authenticated_key(request)
+    limit = _usd_fragment(key.quota_nano) if key.quota_nano is not None else _UNLIMITED_USD
+    return json_response({
+        "object": "billing_subscription", "has_payment_method": True,
+        "soft_limit_usd": limit, "hard_limit_usd": limit, "system_hard_limit_usd": limit,
+        "access_until": key.expires_at or 0,
+    }, rid=request_id(request))
+
+
+@openai_errors
+async def billing_usage(request: web.Request) -> web.StreamResponse:
+    """Spend so far, in cents, as the chat front-ends that show a balance expect."""
+    key = _authenticated_key(request)
+    spent = services_of(request).ledger.spent(key.id)
+    return json_response({"object": "list", "total_usage": _usd_fragment(spent, 100)}, rid=request_id(request))
+
+
+@openai_errors
+async def unknown_route(request: web.Request) -> web.StreamResponse:
+    raise NotFound(f"Invalid URL ({request.method} {request.path})", code="unknown_url")
+
+
+def add_routes(app: web.Application) -> None:
+    for prefix in ("/v1", ""):
+        app.router.add_post(prefix + "/chat/completions", chat_completions)
+        app.router.add_get(prefix + "/dashboard/billing/subscription", billing_subscription)
+        app.router.add_get(prefix + "/dashboard/billing/usage", billing_usage)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model}", get_model)
+
+
+def add_fallback_route(app: web.Application) -> None:
+    app.router.add_route("*", "/{tail:.*}", unknown_route)
+
