@@ -1,0 +1,38 @@
+"""Shared fixtures. Services: PostgreSQL (RELAYGATE_TEST_POSTGRES) and Redis (RELAYGATE_TEST_REDIS)
+tests skip when the server is unreachable, except under CI=true, where they fail."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.gateway import Gateway
+
+POSTGRES_URL = os.environ.get("RELAYGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("RELAYGATE_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def service_unavailable(what: str, reason: str) -> None:
+    """Skip locally; fail in CI, where the services must be there."""
+    message = f"{what} is not reachable ({reason})"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message + " and CI=true requires it")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator[type[Gateway]]:
+    """Start gateways inside the test's temp dir; all are stopped at the end of the test."""
+    started: list[Gateway] = []
+
+    class _Gateway(Gateway):
+        def start(self, timeout: float = 30.0) -> Gateway:
+            started.append(self)
+            return super().start(timeout)
+
+    yield _Gateway
+    for gateway in started:
+        gateway.stop()
