@@ -28,7 +28,7 @@ def best_match(patterns: Iterable[str], name: str) -> str | None:
     for pattern in patterns:
         if pattern == name:
             return pattern
-        if is_pattern(pattern) and matches(pattern, name):
-            if best is None or len(pattern.replace("*", "")) > len(best.replace("*", "")):
-                best = pattern
+        more_specific = best is None or len(pattern.replace("*", "")) > len(best.replace("*", ""))
+        if more_specific and is_pattern(pattern) and matches(pattern, name):
+            best = pattern
     return best

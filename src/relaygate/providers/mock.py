@@ -89,7 +89,8 @@ def _last_user_text(messages: list[Any]) -> str:
 class _Reply:
     def __init__(self, body: dict[str, Any]) -> None:
         self.model = str(body.get("model", "mock"))
-        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        raw_messages = body.get("messages")
+        messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
         self.id = "chatcmpl-mock" + uuid.uuid4().hex[:20]
         self.created = int(time.time())
         self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

@@ -6,6 +6,7 @@ Lines carry ids, names, counts and money, never keys, prompts or upstream URLs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from typing import IO, Any
 
@@ -31,10 +32,8 @@ class AccessLog:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         self.flush()
 

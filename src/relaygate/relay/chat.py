@@ -8,6 +8,7 @@ so an upstream that fails at once still fails over.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -306,11 +307,10 @@ class ChatRelay:
         return stream_error_frame(error, call.request_id)
 
     async def _finish_failed(self, call: Call, failure: _Failure) -> None:
-        try:
+        # Nothing was billed; if the record cannot be stored the client still gets the upstream failure.
+        with contextlib.suppress(RecorderError):
             await self._meter.finish(call, failure.reason, status=failure.error.status,
                                      error_code=failure.error.code)
-        except RecorderError:
-            pass  # nothing was billed; the client gets the upstream failure either way
 
 
 def _wants_usage(body: dict[str, Any]) -> bool:
