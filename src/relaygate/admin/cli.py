@@ -1,10 +1,268 @@
-"""CLI commands for keys, channels and usage (filled in with the admin service)."""
+"""``relaygate keys | channels | usage``: the admin operations on the configured database.
+
+The commands need no running server: they migrate the database, work on it directly through
+``AdminService`` (the same code as the admin API), and bump the configuration version, so a running
+gateway picks every change up within ``snapshot_poll_s``. Exit status: 0 on success, 1 when the
+operation failed (bad input, unknown item, a failed channel test), 2 for a configuration error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+import orjson
+
+from relaygate.admin.service import AdminService
+from relaygate.errors import GatewayError
+from relaygate.settings import Settings
+
+Action = Callable[[AdminService, argparse.Namespace], Awaitable[int]]
+Command = Callable[[argparse.Namespace], int]
+
+
+# --- running ------------------------------------------------------------------------------------
+
+def _command(action: Action, *, needs_http: bool = False) -> Command:
+    def run(args: argparse.Namespace) -> int:
+        from relaygate.cli import _settings
+
+        return asyncio.run(_session(_settings(args), args, action, needs_http))
+
+    return run
+
+
+async def _session(settings: Settings, args: argparse.Namespace, action: Action, needs_http: bool) -> int:
+    from relaygate.bootstrap import load_secret
+    from relaygate.relay.upstream import HttpTransport, create_session
+    from relaygate.server import prepare_database
+    from relaygate.storage.crypto import SecretBox
+    from relaygate.storage.engine import create_engine
+
+    prepared = await prepare_database(settings)
+    if prepared.new_admin_key:
+        print("relaygate: generated the admin credential; it is shown only this once:\n"
+              f"  RELAYGATE_ADMIN_KEY={prepared.new_admin_key}", file=sys.stderr)
+    engine = create_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    session = create_session() if needs_http else None
+    try:
+        service = AdminService(engine, SecretBox(load_secret(settings)),
+                               http=HttpTransport(session) if session is not None else None)
+        return await action(service, args)
+    except GatewayError as exc:
+        print(f"relaygate: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        if session is not None:
+            await session.close()
+        await engine.dispose()
+
+
+# --- output -------------------------------------------------------------------------------------
+
+def _print_json(payload: Any) -> None:
+    print(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+async def _keys_create(admin: AdminService, args: argparse.Namespace) -> int:
+    created = await admin.create_key(_given(name=args.name, quota_usd=args.quota_usd, models=_csv(args.models),
+                                            ip_allow=_csv(args.ip_allow), expires_at=args.expires_at))
+    if args.json:
+        _print_json(created)
+        return 0
+    print(f"relaygate: created key {created['id']} ({created['name']}); the key is shown only this once:",
+          file=sys.stderr)
+    print(created["key"])
+    return 0
+
+
+async def _keys_list(admin: AdminService, args: argparse.Namespace) -> int:
+    keys = await admin.list_keys()
+    if args.json:
+        _print_json(keys)
+        return 0
+    rows = [[k["id"], k["name"], k["hint"], "yes" if k["enabled"] else "no",
+             k["quota_usd"] if k["quota_usd"] is not None else "unlimited", k["used_usd"]] for k in keys]
+    print(_table(["ID", "NAME", "HINT", "ENABLED", "QUOTA_USD", "USED_USD"], rows))
+    return 0
+
+
+async def _keys_disable(admin: AdminService, args: argparse.Namespace) -> int:
+    key = await admin.disable_key(await admin.resolve_key(args.ref))
+    print(f"relaygate: disabled key {key['id']} ({key['name']})")
+    return 0
+
+
+# --- channels -----------------------------------------------------------------------------------
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    if args.api_key_env is None:
+        return str(args.api_key) if args.api_key is not None else None
+    value = os.environ.get(args.api_key_env)
+    if value is None:
+        raise GatewayError(f"the environment variable {args.api_key_env} is not set")
+    return value
+
+
+async def _channels_add(admin: AdminService, args: argparse.Namespace) -> int:
+    body = _given(name=args.name, type=args.type, base_url=args.base_url, api_key=_api_key(args),
+                  models=_csv(args.models), priority=args.priority, weight=args.weight)
+    channel = await admin.create_channel(body)
+    if args.json:
+        _print_json(channel)
+        return 0
+    print(f"relaygate: created channel {channel['id']} ({channel['name']}, {channel['type']})")
+    return 0
+
+
+async def _channels_list(admin: AdminService, args: argparse.Namespace) -> int:
+    channels = await admin.list_channels()
+    if args.json:
+        _print_json(channels)
+        return 0
+    rows = [[c["id"], c["name"], c["type"], "yes" if c["enabled"] else "no", c["priority"], c["weight"],
+             c["api_key_hint"] or "-", ",".join(c["models"])] for c in channels]
+    print(_table(["ID", "NAME", "TYPE", "ENABLED", "PRIORITY", "WEIGHT", "KEY", "MODELS"], rows))
+    return 0
+
+
+async def _channels_disable(admin: AdminService, args: argparse.Namespace) -> int:
+    channel = await admin.disable_channel(await admin.resolve_channel(args.ref))
+    print(f"relaygate: disabled channel {channel['id']} ({channel['name']})")
+    return 0
+
+
+async def _channels_test(admin: AdminService, args: argparse.Namespace) -> int:
+    result = await admin.test_channel(await admin.resolve_channel(args.ref))
+    if args.json:
+        _print_json(result)
+    elif result["ok"]:
+        print(f"ok: channel {result['name']} answered HTTP {result['status']} in {result['latency_ms']} ms")
+    else:
+        print(f"failed: channel {result['name']}: {result['error']} ({result['latency_ms']} ms)")
+    return 0 if result["ok"] else 1
+
+
+# --- usage --------------------------------------------------------------------------------------
+
+async def _usage_filters(admin: AdminService, args: argparse.Namespace) -> dict[str, str]:
+    key = args.key
+    if key is not None and not key.isdigit():
+        key = str(await admin.resolve_key(key))
+    return _given(key_id=key, model=args.model, channel_id=args.channel, end_reason=args.end_reason,
+                  since=args.since, until=args.until)
+
+
+async def _usage(admin: AdminService, args: argparse.Namespace) -> int:
+    if args.view == "summary":
+        return await _usage_summary(admin, args)
+    params = await _usage_filters(admin, args)
+    page = await admin.list_usage({**params, **_given(limit=args.limit, cursor=args.cursor)})
+    if args.json:
+        _print_json(page)
+        return 0
+    rows = [[u["id"], u["created_at"], u["request_id"], u["key_name"] or u["key_id"], u["model"],
+             u["channel_name"] or "-", u["input_tokens"], u["output_tokens"], u["cost_usd"], u["end_reason"]]
+            for u in page["data"]]
+    print(_table(["ID", "TIME", "REQUEST", "KEY", "MODEL", "CHANNEL", "IN", "OUT", "COST_USD", "END"], rows))
+    if page["next_cursor"] is not None:
+        print(f"(more: --cursor {page['next_cursor']})", file=sys.stderr)
+    return 0
+
+
+async def _usage_summary(admin: AdminService, args: argparse.Namespace) -> int:
+    params = await _usage_filters(admin, args)
+    summary = await admin.usage_summary({**params, **_given(group_by=args.group_by)})
+    if args.json:
+        _print_json(summary)
+        return 0
+    groups: list[str] = summary["group_by"]
+    sums = ["requests", "input_tokens", "output_tokens", "cost_usd"]
+    rows = [[r.get(g) for g in groups] + [r[s] for s in sums] for r in summary["data"]]
+    label: list[object] = ["TOTAL", *[""] * (len(groups) - 1)] if groups else []
+    rows.append(label + [summary["total"][s] for s in sums])
+    print(_table([g.upper() for g in groups] + ["REQUESTS", "IN", "OUT", "COST_USD"], rows))
+    return 0
+
+
+# --- parsers ------------------------------------------------------------------------------------
+
+def _leaf(sub: Any, name: str, help_text: str, command: Command) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+    parser.add_argument("--config", "-c", dest="config", default=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.set_defaults(func=command)
+    return parser
+
+
+def _add_keys(sub: Any) -> None:
+    keys = sub.add_parser("keys", help="client keys").add_subparsers(dest="keys_action", required=True)
+    create = _leaf(keys, "create", "create a key (printed only this once)", _command(_keys_create))
+    create.add_argument("name")
+    create.add_argument("--quota-usd", help="spend limit in USD (default: unlimited)")
+    create.add_argument("--models", help="comma-separated model patterns (default: *)")
+    create.add_argument("--ip-allow", help="comma-separated CIDR blocks (default: any address)")
+    create.add_argument("--expires-at", type=int, help="unix seconds")
+    _leaf(keys, "list", "list keys", _command(_keys_list))
+    _leaf(keys, "disable", "disable a key", _command(_keys_disable)).add_argument("ref", metavar="ID|NAME")
+
+
+def _add_channels(sub: Any) -> None:
+    channels = sub.add_parser("channels", help="upstream channels").add_subparsers(dest="channels_action",
+                                                                                 required=True)
+    _leaf(channels, "list", "list channels", _command(_channels_list))
+    add = _leaf(channels, "add", "add a channel", _command(_channels_add))
+    add.add_argument("name")
+    add.add_argument("--type", required=True, help="openai | mock | ...")
+    add.add_argument("--base-url")
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument("--api-key", help="the upstream key (visible in the process list; prefer --api-key-env)")
+    secret.add_argument("--api-key-env", metavar="VAR", help="read the upstream key from this variable")
+    add.add_argument("--models", help="comma-separated model patterns")
+    add.add_argument("--priority", type=int)
+    add.add_argument("--weight", type=int)
+    _leaf(channels, "disable", "disable a channel", _command(_channels_disable)).add_argument("ref",
+                                                                                           metavar="ID|NAME")
+    test = _leaf(channels, "test", "call the upstream once (exit 1 when it fails)",
+                 _command(_channels_test, needs_http=True))
+    test.add_argument("ref", metavar="ID|NAME")
+
+
+def _add_usage(sub: Any) -> None:
+    usage = _leaf(sub, "usage", "usage records (newest first), or 'usage summary'", _command(_usage))
+    usage.add_argument("view", nargs="?", choices=["list", "summary"], default="list")
+    usage.add_argument("--key", help="key id or name")
+    usage.add_argument("--model")
+    usage.add_argument("--channel", help="channel id")
+    usage.add_argument("--end-reason")
+    usage.add_argument("--since", help="unix seconds or ISO-8601")
+    usage.add_argument("--until", help="unix seconds or ISO-8601")
+    usage.add_argument("--limit", help="records per page (default 50, at most 1000)")
+    usage.add_argument("--cursor", help="continue after a previous page")
+    usage.add_argument("--group-by", help="for 'summary': comma-separated key_id, model, channel_id, day")
 
 
 def add_commands(sub: Any) -> None:
-    _ = argparse
+    _add_keys(sub)
+    _add_channels(sub)
+    _add_usage(sub)

@@ -96,6 +96,10 @@ async def list_keys(conn: AsyncConnection) -> list[Row]:
     return _rows(await conn.execute(sa.select(api_keys).order_by(api_keys.c.id)))
 
 
+async def find_keys_by_name(conn: AsyncConnection, name: str) -> list[Row]:
+    return _rows(await conn.execute(sa.select(api_keys).where(api_keys.c.name == name).order_by(api_keys.c.id)))
+
+
 async def key_balances(conn: AsyncConnection) -> dict[int, int]:
     result = await conn.execute(sa.select(api_keys.c.id, api_keys.c.used_nano))
     return {int(r.id): int(r.used_nano) for r in result}
@@ -148,6 +152,12 @@ async def delete_price(conn: AsyncConnection, pattern: str) -> bool:
     return result.rowcount > 0
 
 
+async def get_price(conn: AsyncConnection, pattern: str) -> Row | None:
+    result = await conn.execute(sa.select(prices).where(prices.c.pattern == pattern))
+    row = result.first()
+    return dict(row._mapping) if row else None
+
+
 async def list_prices(conn: AsyncConnection) -> list[Row]:
     return _rows(await conn.execute(sa.select(prices).order_by(prices.c.pattern)))
 
@@ -191,7 +201,9 @@ async def usage_summary(conn: AsyncConnection, filters: Mapping[str, Any],
                         group_by: Sequence[str]) -> list[Row]:
     """Totals grouped by any of ``key_id``, ``model``, ``channel_id`` and ``day`` (UTC)."""
     u = usage_records.c
-    day = sa.cast(u.created_at_ms / 86_400_000, sa.BigInteger).label("day")
+    # ``//`` is integer division everywhere; ``/`` is true division in SQLAlchemy 2, and PostgreSQL's cast
+    # of that NUMERIC to BIGINT rounds, which put every afternoon into the next day.
+    day = (u.created_at_ms // 86_400_000).label("day")
     columns: dict[str, sa.ColumnElement[Any]] = {
         "key_id": u.key_id, "model": u.model, "channel_id": u.channel_id, "day": day,
     }

@@ -1,0 +1,155 @@
+"""``relaygate keys | channels | usage`` as subprocesses on a SQLite database, with and without a server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import yaml
+
+from relaygate.billing.money import nano_to_usd
+from tests.helpers.gateway import ADMIN_KEY, SECRET, Gateway
+
+UPSTREAM_SECRET = "sk-cli-upstream-secret-0123456789abcdef"
+CONFIG: dict[str, Any] = {
+    "channels": [{"name": "mock", "type": "mock", "models": ["mock-gpt"], "mock_chunk_delay_ms": 0}],
+    "prices": {"mock-gpt": {"input": "2.5", "output": "10"}},
+}
+
+
+def write_config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    config = {"admin_key": ADMIN_KEY, "secret": SECRET, "home": str(tmp_path / "data"), **CONFIG}
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def cli(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "relaygate", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    return orjson.loads(ok(result))
+
+
+def test_keys_create_list_and_disable(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    created = cli(config, "keys", "create", "alice", "--quota-usd", "12.345", "--models", "mock-gpt,gpt-4o",
+                  "--ip-allow", "10.0.0.0/8,127.0.0.1", "--expires-at", "4000000000")
+    key = ok(created).strip()
+    assert key.startswith("sk-") and len(key.splitlines()) == 1
+    assert "shown only this once" in created.stderr
+
+    listing = ok(cli(config, "keys", "list"))
+    assert "alice" in listing and "12.345" in listing and key not in listing
+    assert key[:5] in listing  # the hint
+    keys = as_json(cli(config, "keys", "list", "--json"))
+    assert keys[0] | {"created_at": 0, "updated_at": 0} == {
+        "id": 1, "name": "alice", "hint": keys[0]["hint"], "enabled": True, "models": ["mock-gpt", "gpt-4o"],
+        "ip_allow": ["10.0.0.0/8", "127.0.0.1"], "quota_nano": 12_345_000_000, "quota_usd": "12.345",
+        "used_nano": 0, "used_usd": "0", "remaining_nano": 12_345_000_000, "remaining_usd": "12.345",
+        "expires_at": 4_000_000_000, "source": "api", "created_at": 0, "updated_at": 0}
+
+    assert "disabled key 1 (alice)" in ok(cli(config, "keys", "disable", "alice"))
+    assert as_json(cli(config, "keys", "list", "--json"))[0]["enabled"] is False
+    ok(cli(config, "keys", "create", "bob", "-c", str(config)))
+    assert "disabled key 2 (bob)" in ok(cli(config, "keys", "disable", "2"))
+
+
+def test_bad_input_exits_non_zero_with_a_message(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    bad_cidr = cli(config, "keys", "create", "x", "--ip-allow", "10.0.0.0/33")
+    assert bad_cidr.returncode == 1 and "ip_allow" in bad_cidr.stderr
+    sub_nano = cli(config, "keys", "create", "x", "--quota-usd", "0.0000000001")
+    assert sub_nano.returncode == 1 and "nano-dollar" in sub_nano.stderr
+    unknown = cli(config, "keys", "disable", "nobody")
+    assert unknown.returncode == 1 and "No key" in unknown.stderr
+    bad_type = cli(config, "channels", "add", "c", "--type", "bard", "--base-url", "http://h", "--models", "m")
+    assert bad_type.returncode == 1 and "type" in bad_type.stderr
+    duplicate = cli(config, "channels", "add", "mock", "--type", "mock")
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+    no_env = cli(config, "channels", "add", "c", "--type", "openai", "--base-url", "http://h",
+                 "--api-key-env", "RELAYGATE_TEST_UNSET_VARIABLE")
+    assert no_env.returncode == 1 and "RELAYGATE_TEST_UNSET_VARIABLE" in no_env.stderr
+    bad_limit = cli(config, "usage", "--limit", "5000")
+    assert bad_limit.returncode == 1 and "limit" in bad_limit.stderr
+    assert as_json(cli(config, "keys", "list", "--json")) == []
+
+
+def test_channels_add_list_test_and_disable(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    env = {"RELAYGATE_TEST_UPSTREAM_KEY": UPSTREAM_SECRET}
+    added = cli(config, "channels", "add", "dead", "--type", "openai", "--base-url", "http://127.0.0.1:1",
+                "--api-key-env", "RELAYGATE_TEST_UPSTREAM_KEY", "--models", "gpt-4o,gpt-4o-mini",
+                "--priority", "3", "--weight", "2", env=env)
+    assert "created channel 2 (dead, openai)" in ok(added)
+
+    listing = ok(cli(config, "channels", "list"))
+    assert "dead" in listing and "gpt-4o,gpt-4o-mini" in listing and UPSTREAM_SECRET not in listing
+    channels = {c["name"]: c for c in as_json(cli(config, "channels", "list", "--json"))}
+    assert channels["dead"]["api_key_hint"] == "sk-cl…cdef" and channels["dead"]["priority"] == 3
+    for stored in (tmp_path / "data").glob("relaygate.db*"):  # the database and its WAL
+        assert UPSTREAM_SECRET.encode() not in stored.read_bytes()
+
+    passed = cli(config, "channels", "test", "mock")
+    assert passed.returncode == 0 and passed.stdout.startswith("ok: channel mock answered HTTP 200")
+    failed = cli(config, "channels", "test", "dead")
+    assert failed.returncode == 1 and failed.stdout.startswith("failed: channel dead:")
+    assert "127.0.0.1" not in failed.stdout and UPSTREAM_SECRET not in failed.stdout
+    by_id = cli(config, "channels", "test", "2", "--json")
+    assert by_id.returncode == 1 and orjson.loads(by_id.stdout)["ok"] is False
+
+    assert "disabled channel 2 (dead)" in ok(cli(config, "channels", "disable", "dead"))
+    assert {c["name"]: c["enabled"] for c in as_json(cli(config, "channels", "list", "--json"))} == {
+        "mock": True, "dead": False}
+
+
+def wait_for_status(url: str, key: str, status: int, deadline_s: float = 10.0) -> httpx.Response:
+    body = {"model": "mock-gpt", "messages": [{"role": "user", "content": "from the cli"}]}
+    deadline = time.monotonic() + deadline_s
+    while True:
+        response = httpx.post(url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"})
+        if response.status_code == status or time.monotonic() > deadline:
+            assert response.status_code == status, response.text
+            return response
+        time.sleep(0.1)
+
+
+def test_a_key_made_by_the_cli_works_on_a_running_gateway(gateway_factory: type[Gateway], tmp_path: Path) -> None:
+    gateway = gateway_factory(tmp_path, CONFIG).start()
+    config = gateway.home / "config.yaml"  # the gateway's own config: same database and secret
+    key = ok(cli(config, "keys", "create", "from-cli", "--quota-usd", "1")).strip()
+
+    answered = wait_for_status(gateway.url, key, 200)
+    request_id = answered.headers["x-request-id"]
+
+    page = as_json(cli(config, "usage", "--key", "from-cli", "--json"))
+    assert [r["request_id"] for r in page["data"]] == [request_id]
+    record = page["data"][0]
+    assert record["cost_usd"] == nano_to_usd(record["cost_nano"]) and record["cost_nano"] > 0
+    table = ok(cli(config, "usage", "--model", "mock-gpt", "--limit", "5"))
+    assert request_id in table and record["cost_usd"] in table
+
+    summary = as_json(cli(config, "usage", "summary", "--group-by", "key_id,model", "--json"))
+    assert [(r["model"], r["requests"], r["cost_nano"]) for r in summary["data"]] == [
+        ("mock-gpt", 1, record["cost_nano"])]
+    assert "TOTAL" in ok(cli(config, "usage", "summary", "--group-by", "model"))
+
+    with gateway.admin() as admin:
+        assert admin.get("/api/keys/1").json()["used_nano"] == record["cost_nano"]
+
+    ok(cli(config, "keys", "disable", "from-cli"))
+    refused = wait_for_status(gateway.url, key, 401)
+    assert refused.json()["error"]["code"] == "key_disabled"
