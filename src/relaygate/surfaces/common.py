@@ -48,7 +48,7 @@ async def read_json_object(request: web.Request, limit: int) -> tuple[dict[str, 
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
     try:
-        raw = await request.read()
+        raw = await request.read() if request.content_length is not None else await _read_chunked(request, limit)
     except web.HTTPRequestEntityTooLarge as exc:
         raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.") from exc
     if not raw:
@@ -60,6 +60,18 @@ async def read_json_object(request: web.Request, limit: int) -> tuple[dict[str, 
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     return body, raw
+
+
+async def _read_chunked(request: web.Request, limit: int) -> bytes:
+    """A body sent without Content-Length, read up to ``limit`` bytes and no further."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def json_response(payload: Any, *, status: int = 200, rid: str | None = None,
