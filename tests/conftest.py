@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.openai_upstream import FakeOpenAI
 from tests.helpers.gateway import Gateway
 
 POSTGRES_URL = os.environ.get("RELAYGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -36,3 +37,32 @@ def gateway_factory(tmp_path: Path) -> Iterator[type[Gateway]]:
     yield _Gateway
     for gateway in started:
         gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def module_gateway_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[type[Gateway]]:
+    """Like ``gateway_factory``, for a gateway shared by the tests of one module."""
+    started: list[Gateway] = []
+
+    class _Gateway(Gateway):
+        def start(self, timeout: float = 30.0) -> Gateway:
+            started.append(self)
+            return super().start(timeout)
+
+    yield _Gateway
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def fake_upstream() -> Iterator[FakeOpenAI]:
+    """A fake OpenAI upstream (a real HTTP server) shared by the tests of one module."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_upstream: FakeOpenAI) -> FakeOpenAI:
+    """The module's fake upstream with its behaviours and recorded requests cleared for this test."""
+    fake_upstream.reset()
+    return fake_upstream

@@ -87,7 +87,8 @@ def count_chat_prompt(messages: Iterable[Any], model: str = "", tools: Any = Non
             total += count_text(text, model)
         if isinstance(message.get("name"), str):
             total += _TOKENS_PER_NAME + count_text(message["name"], model)
-        for call in message.get("tool_calls") or ():
+        tool_calls = message.get("tool_calls")
+        for call in tool_calls if isinstance(tool_calls, list) else ():
             if isinstance(call, dict) and isinstance(call.get("function"), dict):
                 fn = call["function"]
                 total += count_text(str(fn.get("name", "")), model) + count_text(str(fn.get("arguments", "")), model)

@@ -224,8 +224,10 @@ class ChatRelay:
         parsed = _loads_or_none(payload)
         usage = usage_from_openai(parsed.get("usage")) if isinstance(parsed, dict) else None
         try:
+            # The answer's text is needed only for the offline count, when the upstream reported no usage.
             await self._meter.finish(call, EndReason.DONE, status=200, usage=usage,
-                                     produced_text=_completion_text(parsed), delivered=True)
+                                     produced_text="" if usage is not None else _completion_text(parsed),
+                                     delivered=True)
         except RecorderError as exc:
             raise AccountingUnavailable("The request could not be accounted for; it was not billed.") from exc
         return JsonResult(200, payload, response.content_type or "application/json")
@@ -346,7 +348,8 @@ def _completion_text(parsed: Any) -> str:
         if isinstance(message, dict):
             if isinstance(message.get("content"), str):
                 texts.append(message["content"])
-            for tool_call in message.get("tool_calls") or ():
+            tool_calls = message.get("tool_calls")
+            for tool_call in tool_calls if isinstance(tool_calls, list) else ():
                 fn = tool_call.get("function") if isinstance(tool_call, dict) else None
                 if isinstance(fn, dict):
                     texts.append(str(fn.get("name") or "") + str(fn.get("arguments") or ""))

@@ -12,9 +12,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import operator
+import os
+import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -65,6 +69,87 @@ class SpendListener(Protocol):
 
 _Item = tuple[UsageRecord, "asyncio.Future[None]"]
 
+# The hot write, prepared once: the record's fields in table-column order, read with one C call.
+_COLUMNS = tuple(f.name for f in dataclasses.fields(UsageRecord))
+assert all(name in usage_records.c for name in _COLUMNS), "UsageRecord and usage_records must match"
+_row_values = operator.attrgetter(*_COLUMNS)
+_INSERT_USAGE = sa.insert(usage_records)
+_INSERT_USAGE_SQL = (f"INSERT INTO {usage_records.name} ({', '.join(_COLUMNS)}) "
+                     f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+_ADD_SPEND_SQL = f"UPDATE {api_keys.name} SET used_nano = used_nano + ? WHERE id = ?"
+
+
+def _row_dicts(records: list[UsageRecord]) -> list[dict[str, Any]]:
+    return [dict(zip(_COLUMNS, _row_values(r), strict=True)) for r in records]
+
+
+def _sqlite_file(engine: AsyncEngine) -> str | None:
+    """The database file when the engine is a file-backed SQLite database, else None."""
+    url, dialect = getattr(engine, "url", None), getattr(engine, "dialect", None)
+    if url is None or dialect is None:  # not a real engine (a test double): use it as it is
+        return None
+    database: str | None = url.database
+    if dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    if url.query.get("uri") or url.query.get("mode"):
+        return None
+    return database
+
+
+class _SqliteWriter:
+    """The group commit on SQLite without the async driver's per-statement thread round trips: one
+    connection of its own, on one thread of its own; a whole batch (BEGIN, the inserts, the spend
+    updates, COMMIT) is one hop to that thread. It copies the pragmas of the engine's connections."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relaygate-recorder")
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self, pragmas: dict[str, int]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._open, pragmas)
+
+    def _open(self, pragmas: dict[str, int]) -> None:
+        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=True)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            for name, value in pragmas.items():
+                conn.execute(f"PRAGMA {name}={int(value)}")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    async def insert(self, rows: list[tuple[Any, ...]], spend: list[tuple[int, int]]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows, spend)
+
+    def _insert(self, rows: list[tuple[Any, ...]], spend: list[tuple[int, int]]) -> None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_INSERT_USAGE_SQL, rows)
+                if spend:
+                    conn.executemany(_ADD_SPEND_SQL, spend)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError as exc:  # the same exception the SQLAlchemy path raises
+            raise sa.exc.IntegrityError(_INSERT_USAGE_SQL, None, exc) from exc
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
 
 class Recorder:
     def __init__(self, engine: AsyncEngine, listener: SpendListener, *,
@@ -76,6 +161,8 @@ class Recorder:
         self._refresh_every_s = refresh_every_s
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._last_refresh = 0.0
+        self._sqlite_path = _sqlite_file(engine)
+        self._sqlite: _SqliteWriter | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="relaygate-recorder")
@@ -87,6 +174,9 @@ class Recorder:
         await self._queue.put(None)
         await self._task
         self._task = None
+        if self._sqlite is not None:
+            await self._sqlite.close()
+            self._sqlite = None
 
     async def write(self, record: UsageRecord) -> None:
         """Return once the record is committed (raises if the commit failed)."""
@@ -98,7 +188,8 @@ class Recorder:
         stopping = False
         while not stopping:
             try:
-                item = await asyncio.wait_for(self._queue.get(), timeout=self._refresh_every_s)
+                async with asyncio.timeout(self._refresh_every_s):
+                    item = await self._queue.get()
             except TimeoutError:
                 await self._refresh_if_due()
                 continue
@@ -122,26 +213,73 @@ class Recorder:
         for record, _ in batch:
             if record.key_id is not None and record.cost_nano:
                 spend[record.key_id] = spend.get(record.key_id, 0) + record.cost_nano
-        rows = [dataclasses.asdict(record) for record, _ in batch]
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(sa.insert(usage_records), rows)
-                for key_id, cost in spend.items():
-                    await conn.execute(
-                        sa.update(api_keys).where(api_keys.c.id == key_id)
-                        .values(used_nano=api_keys.c.used_nano + cost)
-                    )
+            await self._insert([record for record, _ in batch], spend)
         except Exception as exc:  # a failed commit must reach every waiter, not kill the writer
-            log.error("usage commit failed for %d records: %s", len(batch), type(exc).__name__)
-            self._listener.failed(spend)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(RecorderError("usage record could not be stored"))
-            return
+            if len(batch) > 1:
+                # One bad record (a client reusing its X-Request-Id) must not fail the rest of the batch.
+                for item in batch:
+                    await self._commit([item])
+                return
+            if not await self._insert_renamed(batch[0][0], spend, exc):
+                log.error("usage commit failed for %d records: %s", len(batch), type(exc).__name__)
+                self._listener.failed(spend)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(RecorderError("usage record could not be stored"))
+                return
         self._listener.committed(spend)
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
+
+    async def _insert(self, records: list[UsageRecord], spend: dict[int, int]) -> None:
+        if self._sqlite_path is not None:
+            writer = self._sqlite or await self._open_sqlite()
+            if writer is not None:
+                await writer.insert([_row_values(r) for r in records],
+                                    [(cost, key_id) for key_id, cost in spend.items()])
+                return
+        async with self._engine.begin() as conn:
+            await conn.execute(_INSERT_USAGE, _row_dicts(records))
+            for key_id, cost in spend.items():
+                await conn.execute(
+                    sa.update(api_keys).where(api_keys.c.id == key_id)
+                    .values(used_nano=api_keys.c.used_nano + cost)
+                )
+
+    async def _open_sqlite(self) -> _SqliteWriter | None:
+        """Open the dedicated SQLite writer with the pragmas the engine's connections have; if that
+        fails, keep using the engine (same transaction, more overhead)."""
+        assert self._sqlite_path is not None
+        writer = _SqliteWriter(self._sqlite_path)
+        try:
+            async with self._engine.connect() as conn:
+                pragmas = {name: int((await conn.exec_driver_sql(f"PRAGMA {name}")).scalar_one())
+                           for name in ("synchronous", "busy_timeout", "foreign_keys")}
+            await writer.open(pragmas)
+        except Exception as exc:
+            log.warning("usage records go through the engine: no dedicated SQLite writer (%s)", type(exc).__name__)
+            await writer.close()
+            self._sqlite_path = None
+            return None
+        self._sqlite = writer
+        return writer
+
+    async def _insert_renamed(self, record: UsageRecord, spend: dict[int, int], exc: Exception) -> bool:
+        """A request id the client chose may already be taken: store the record under a unique variant
+        (``<id>~<8 hex>``), so that the call is still recorded and billed exactly once."""
+        if not isinstance(exc, sa.exc.IntegrityError):
+            return False
+        try:
+            async with self._engine.connect() as conn:
+                if await queries.usage_by_request_id(conn, record.request_id) is None:
+                    return False
+            record.request_id = f"{record.request_id[:119]}~{os.urandom(4).hex()}"
+            await self._insert([record], spend)
+        except Exception:
+            return False
+        return True
 
     async def refresh_now(self) -> None:
         """Read the committed spend once (at start, before the writer runs)."""

@@ -1,8 +1,9 @@
 """A light tap on an OpenAI chat stream that is being passed through.
 
-It forwards the upstream's event bytes as they are, except two documented edits: the usage-only
-chunk is dropped when the client did not ask for usage (we always ask the upstream for it), and the
-``[DONE]`` terminator is held back so that the usage record can be committed before the last byte.
+It forwards the upstream's event bytes as they are, except three documented edits: the usage-only
+chunk is dropped when the client did not ask for usage (we always ask the upstream for it), an
+in-stream error event is re-written with its message scrubbed (no upstream URL, address or key), and
+the ``[DONE]`` terminator is held back so that the usage record can be committed before the last byte.
 On the way it notes the usage, the finish reasons, an in-stream error, and the generated text (for
 the offline count when the upstream reports no usage).
 """
@@ -15,6 +16,7 @@ import orjson
 
 from relaygate.core.usage import Usage
 from relaygate.dialects.openai.usage import usage_from_openai
+from relaygate.errors import scrub
 from relaygate.sse import SSEDecoder, SSEEvent
 
 DONE = b"[DONE]"
@@ -48,29 +50,26 @@ class OpenAIStreamTap:
         return "".join(self._text)
 
     def _forward(self, events: list[SSEEvent]) -> bytes:
-        out: list[bytes] = []
-        for event in events:
-            if self._keep(event):
-                out.append(event.frame())
-        return b"".join(out)
+        return b"".join(self._frame(event) for event in events)
 
-    def _keep(self, event: SSEEvent) -> bool:
+    def _frame(self, event: SSEEvent) -> bytes:
+        """The bytes to forward for one event: as it came, nothing, or an error event made safe."""
         data = event.data
         if data is None:
-            return True  # comments such as ": keep-alive" pass through
+            return event.frame()  # comments such as ": keep-alive" pass through
         if data == DONE:
             self.saw_done = True
-            return False
+            return b""
         self.events += 1
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return True  # not ours to judge; the client sees exactly what the upstream sent
+            return event.frame()  # not ours to judge; the client sees exactly what the upstream sent
         if not isinstance(chunk, dict):
-            return True
+            return event.frame()
         if "error" in chunk and "choices" not in chunk:
             self.error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-            return True
+            return _scrubbed_error_frame(self.error)
         usage = usage_from_openai(chunk.get("usage"))
         if usage is not None:
             self.usage = usage
@@ -78,8 +77,8 @@ class OpenAIStreamTap:
         if isinstance(choices, list):
             self._note_choices(choices)
             if usage is not None and not choices and not self._client_wants_usage:
-                return False
-        return True
+                return b""
+        return event.frame()
 
     def _note_choices(self, choices: list[Any]) -> None:
         for choice in choices:
@@ -93,7 +92,20 @@ class OpenAIStreamTap:
             content = delta.get("content")
             if isinstance(content, str):
                 self._text.append(content)
-            for call in delta.get("tool_calls") or ():
+            tool_calls = delta.get("tool_calls")
+            for call in tool_calls if isinstance(tool_calls, list) else ():
                 fn = call.get("function") if isinstance(call, dict) else None
                 if isinstance(fn, dict):
                     self._text.append(str(fn.get("name") or "") + str(fn.get("arguments") or ""))
+
+
+def _scrubbed_error_frame(error: dict[str, Any]) -> bytes:
+    """The upstream's in-stream error with its message scrubbed (no upstream URL, address or key)."""
+    message = error.get("message")
+    safe = {
+        "message": scrub(message) if isinstance(message, str) and message else "The upstream failed mid-stream.",
+        "type": error.get("type") if isinstance(error.get("type"), str) else "server_error",
+        "param": error.get("param") if isinstance(error.get("param"), str) else None,
+        "code": error.get("code") if isinstance(error.get("code"), str | int) else None,
+    }
+    return b"data: " + orjson.dumps({"error": safe}) + b"\n\n"

@@ -1,0 +1,127 @@
+"""OpenAIStreamTap: forwards upstream events as they are, with only the documented edits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from relaygate.core.usage import Usage
+from relaygate.dialects.openai.stream_tap import OpenAIStreamTap
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, *, usage: Any = None,
+          choices: list[Any] | None = None) -> bytes:
+    body: dict[str, Any] = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+                            "choices": choices if choices is not None else
+                            [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}],
+                            "usage": usage}
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14,
+         "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 1}}
+OPENING = chunk({"role": "assistant", "content": "", "refusal": None})
+PIECES = [chunk({"content": "Bon"}), chunk({"content": "jour"})]
+FINISH = chunk({}, "stop")
+USAGE_CHUNK = chunk(choices=[], usage=USAGE)
+DONE = b"data: [DONE]\n\n"
+STREAM = [OPENING, *PIECES, FINISH, USAGE_CHUNK, DONE]
+
+
+def run(tap: OpenAIStreamTap, pieces: list[bytes]) -> bytes:
+    return b"".join(tap.feed(p) for p in pieces) + tap.finish()
+
+
+@pytest.mark.parametrize("wants_usage", [False, True])
+def test_a_complete_stream(wants_usage: bool) -> None:
+    tap = OpenAIStreamTap(client_wants_usage=wants_usage)
+    out = run(tap, STREAM)
+    kept = [OPENING, *PIECES, FINISH] + ([USAGE_CHUNK] if wants_usage else [])
+    assert out == b"".join(kept)  # byte for byte, and [DONE] held back for the relay to send
+    assert tap.usage == Usage(input_tokens=11, output_tokens=3, cached_input_tokens=2, reasoning_tokens=1)
+    assert tap.saw_done and tap.completed
+    assert tap.finish_reasons == {"stop"}
+    assert tap.generated_text() == "Bonjour"
+    assert tap.error is None
+
+
+def test_fed_byte_by_byte_forwards_the_same_bytes() -> None:
+    whole = b"".join(STREAM)
+    tap = OpenAIStreamTap(client_wants_usage=True)
+    assert run(tap, [whole[i:i + 1] for i in range(len(whole))]) == b"".join(STREAM[:-1])
+    assert tap.completed
+
+
+def test_crlf_from_the_upstream_is_forwarded_as_lf() -> None:
+    tap = OpenAIStreamTap(client_wants_usage=False)
+    out = run(tap, [b"".join(STREAM).replace(b"\n", b"\r\n")])
+    assert out == b"".join([OPENING, *PIECES, FINISH])
+
+
+def test_a_stream_without_done_is_not_completed() -> None:
+    tap = OpenAIStreamTap(client_wants_usage=False)
+    run(tap, [OPENING, *PIECES])
+    assert not tap.saw_done and not tap.completed
+    assert tap.usage is None
+    assert tap.events == 3
+
+
+def test_comments_and_malformed_events_pass_through_unchanged() -> None:
+    odd = [b": keep-alive\n\n", b'data: {"id": broken\n\n', b"data: [1,2]\n\n", b'data: "x"\n\n']
+    tap = OpenAIStreamTap(client_wants_usage=False)
+    assert run(tap, [*odd, DONE]) == b"".join(odd)
+    assert tap.completed
+
+
+def test_an_in_stream_error_is_noted_and_forwarded_with_its_message_scrubbed() -> None:
+    error = {"error": {"message": "failed at https://internal.example:9000/v1 with key sk-abcdef1234567890 "
+                                  "from 10.0.0.7:8080", "type": "server_error", "param": None, "code": "boom"}}
+    tap = OpenAIStreamTap(client_wants_usage=False)
+    out = run(tap, [OPENING, b"data: " + orjson.dumps(error) + b"\n\n"])
+    frames = out.split(b"\n\n")
+    assert frames[0] + b"\n\n" == OPENING
+    forwarded = orjson.loads(frames[1].removeprefix(b"data: "))
+    assert forwarded == {"error": {"message": "failed at [redacted] with key [redacted] from [redacted]",
+                                   "type": "server_error", "param": None, "code": "boom"}}
+    assert tap.error is not None and tap.error["code"] == "boom"
+    assert not tap.completed
+
+
+def test_an_error_given_as_a_string_is_still_an_error() -> None:
+    tap = OpenAIStreamTap(client_wants_usage=False)
+    out = run(tap, [b'data: {"error": "upstream overloaded at http://10.0.0.1/x"}\n\n', DONE])
+    assert tap.error == {"message": "upstream overloaded at http://10.0.0.1/x"}
+    assert b"10.0.0.1" not in out
+    assert orjson.loads(out.removeprefix(b"data: "))["error"]["message"] == "upstream overloaded at [redacted]"
+    assert not tap.completed
+
+
+def test_tool_call_fragments_count_as_generated_text() -> None:
+    tap = OpenAIStreamTap(client_wants_usage=False)
+    run(tap, [
+        chunk({"role": "assistant", "content": None, "tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Lyon"}'}}]}),
+        chunk({}, "tool_calls"), DONE])
+    assert tap.generated_text() == 'get_weather{"city":"Lyon"}'
+    assert tap.finish_reasons == {"tool_calls"}
+
+
+def test_junk_where_choices_and_deltas_belong_is_tolerated() -> None:
+    tap = OpenAIStreamTap(client_wants_usage=False)
+    junk = [chunk(choices=[1, None, "x", {"delta": 5}, {"delta": {"tool_calls": 5, "content": 7}}]),
+            b'data: {"choices": "x", "usage": "none"}\n\n', chunk({"tool_calls": [None, {"function": "f"}]})]
+    assert run(tap, [*junk, DONE]) == b"".join(junk)
+    assert tap.generated_text() == ""
+    assert tap.usage is None
+
+
+def test_a_usage_chunk_with_choices_is_kept() -> None:
+    """Some upstreams put usage on the finishing chunk; it carries content and is never dropped."""
+    tap = OpenAIStreamTap(client_wants_usage=False)
+    last = chunk({"content": "!"}, "stop", usage=USAGE)
+    assert run(tap, [OPENING, last, DONE]) == OPENING + last
+    assert tap.usage is not None and tap.usage.input_tokens == 11
