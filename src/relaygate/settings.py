@@ -88,7 +88,7 @@ class Settings:
 
 
 def interpolate(text: str, env: Mapping[str, str]) -> str:
-    """Replace ``${VAR}`` / ``${VAR:-default}``; an unset variable without a default is an error."""
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in one string; an unset variable without a default is an error."""
 
     def sub(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -111,14 +111,26 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
         try:
-            loaded = yaml.safe_load(interpolate(raw, environ)) or {}
+            loaded = yaml.safe_load(raw) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must be a mapping at the top level")
-        data = loaded
+        # Substitute after parsing, inside string values only, so that a variable's value is never
+        # read as YAML (an all-digit key stays a string; a value with ": " cannot break the file).
+        data = _interpolate_tree(loaded, environ)
     settings = _from_mapping(data)
     return _apply_env(settings, environ)
+
+
+def _interpolate_tree(node: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return interpolate(node, env)
+    if isinstance(node, dict):
+        return {key: _interpolate_tree(value, env) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_interpolate_tree(value, env) for value in node]
+    return node
 
 
 _SCALARS = {f.name for f in fields(Settings)} - {"channels", "prices", "keys", "host", "port", "home"}
@@ -129,7 +141,10 @@ def _from_mapping(data: Mapping[str, Any]) -> Settings:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
-    kwargs: dict[str, Any] = {k: data[k] for k in _SCALARS if k in data and data[k] is not None}
+    types = {f.name: str(f.type) for f in fields(Settings)}
+    kwargs: dict[str, Any] = {
+        k: _coerce(k, types[k], data[k]) for k in _SCALARS if k in data and data[k] is not None
+    }
     if "home" in data:
         kwargs["home"] = Path(str(data["home"]))
     if "listen" in data:
@@ -145,18 +160,43 @@ def _from_mapping(data: Mapping[str, Any]) -> Settings:
     return settings
 
 
+def _coerce(name: str, type_name: str, value: Any) -> Any:
+    """A file value as its setting's type: text as an environment variable would be read, whole
+    numbers only where a count is meant, true/false only for switches."""
+    if isinstance(value, str) and type_name != "str" and "str" not in type_name:
+        return _cast(name, type_name, value)
+    if type_name == "int":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise ConfigError(f"{name} must be a whole number")
+        return int(value)
+    if type_name == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name} must be a number")
+        return float(value)
+    if type_name == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false")
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # an unquoted number where text is meant (an all-digit key)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be text")
+    return value
+
+
 def _check_scalars(settings: Settings) -> None:
-    for f in fields(Settings):
-        value = getattr(settings, f.name)
-        expected = f.type if isinstance(f.type, str) else ""
-        if expected in ("int", "float") and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ConfigError(f"{f.name} must be a number")
-        if expected == "bool" and not isinstance(value, bool):
-            raise ConfigError(f"{f.name} must be true or false")
     if settings.unpriced_models not in ("reject", "free"):
         raise ConfigError("unpriced_models must be 'reject' or 'free'")
-    if settings.workers < 1:
-        raise ConfigError("workers must be at least 1")
+    at_least_one = ("workers", "max_attempts", "circuit_failures", "max_body_bytes", "max_upstream_body_bytes")
+    for name in at_least_one:
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    positive = ("connect_timeout_s", "first_byte_timeout_s", "stream_idle_timeout_s", "snapshot_poll_s")
+    for name in positive:
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be greater than 0")
+    if settings.reserve_output_tokens < 0 or settings.circuit_cooldown_s < 0 or settings.shutdown_timeout_s < 0:
+        raise ConfigError("reserve_output_tokens, circuit_cooldown_s and shutdown_timeout_s must not be negative")
     if settings.sqlite_synchronous not in ("normal", "full"):
         raise ConfigError("sqlite_synchronous must be 'normal' or 'full'")
 
@@ -194,9 +234,9 @@ def _channel(raw: Any) -> ChannelConfig:
         api_key=str(raw.get("api_key") or ""),
         models=_str_list(raw.get("models"), f"channel {name}: models"),
         model_map={str(k): str(v) for k, v in model_map.items()},
-        priority=int(raw.get("priority", 0)),
-        weight=int(raw.get("weight", 1)),
-        enabled=bool(raw.get("enabled", True)),
+        priority=_coerce(f"channel {name}: priority", "int", raw.get("priority", 0)),
+        weight=_coerce(f"channel {name}: weight", "int", raw.get("weight", 1)),
+        enabled=_coerce(f"channel {name}: enabled", "bool", raw.get("enabled", True)),
         options={k: v for k, v in raw.items() if k not in known},
     )
 
@@ -212,12 +252,9 @@ def _key(raw: Any) -> KeyConfig:
         quota_usd=None if quota is None else str(quota),
         models=_str_list(raw.get("models", ["*"]), f"key {raw['name']}: models") or ("*",),
         ip_allow=_str_list(raw.get("ip_allow"), f"key {raw['name']}: ip_allow"),
-        expires_at=None if expires is None else int(expires),
-        enabled=bool(raw.get("enabled", True)),
+        expires_at=None if expires is None else _coerce(f"key {raw['name']}: expires_at", "int", expires),
+        enabled=_coerce(f"key {raw['name']}: enabled", "bool", raw.get("enabled", True)),
     )
-
-
-_ENV_CASTS: dict[str, type] = {"workers": int, "max_attempts": int, "max_body_bytes": int}
 
 
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
@@ -240,11 +277,14 @@ def _cast(name: str, type_name: str, raw: str) -> Any:
         if name == "home":
             return Path(raw)
         if type_name == "int":
-            return int(raw)
+            return int(raw.strip())
         if type_name == "float":
             return float(raw)
         if type_name == "bool":
-            return raw.strip().lower() in ("1", "true", "yes", "on")
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes", "on")
     except ValueError as exc:
         raise ConfigError(f"RELAYGATE_{name.upper()} must be a {type_name}") from exc
     return raw or None if "None" in type_name else raw

@@ -113,7 +113,7 @@ def test_bad_environment_values(name: str, value: str) -> None:
 @pytest.mark.parametrize("text", [
     "listne: 127.0.0.1:8080\n",  # an unknown top-level key
     "max_attempts: three\n",
-    "access_log: 'yes'\n",
+    "access_log: 'maybe'\n",
     "first_byte_timeout_s: true\n",
     "unpriced_models: maybe\n",
     "workers: 0\n",
@@ -156,8 +156,29 @@ def test_parse_listen(value: str, expected: tuple[str, int]) -> None:
     assert parse_listen(value) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="settings accepts a float where an int is required; found by this suite")
 @pytest.mark.parametrize("text", ["max_attempts: 2.5\n", "workers: 1.5\n", "circuit_failures: 0.5\n"])
 def test_a_fraction_where_a_count_is_required_is_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError):
         load_settings(write(tmp_path, text), env={})
+
+
+def test_variables_are_substituted_inside_strings_after_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("admin_key: ${ADMIN}\nmax_attempts: ${ATTEMPTS}\nchannels:\n"
+                    "  - {name: a, type: openai, base_url: '${URL}', api_key: '${KEY}', priority: '${PRIO}'}\n")
+    env = {"ADMIN": "12345", "ATTEMPTS": "4", "URL": "http://x: y", "KEY": "yes", "PRIO": "2"}
+    settings = load_settings(path, env=env)
+    assert settings.admin_key == "12345"
+    assert settings.max_attempts == 4
+    channel = settings.channels[0]
+    assert (channel.base_url, channel.api_key, channel.priority) == ("http://x: y", "yes", 2)
+
+
+@pytest.mark.parametrize("text", [
+    "access_log: maybe\n", "connect_timeout_s: 0\n", "channels: [{name: a, type: mock, enabled: 'nope'}]\n",
+])
+def test_bad_scalar_values_are_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError):
+        load_settings(path, env={})
