@@ -40,13 +40,14 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
         box = SecretBox(load_secret(settings))
         ledger = Ledger()
         health_book = HealthBook(settings.circuit_failures, settings.circuit_cooldown_s)
-        snapshots = SnapshotStore(engine, box, health_book, settings.snapshot_poll_s)
+        snapshots = SnapshotStore(engine, box, health_book, settings.snapshot_poll_s,
+                                  fixed_admin_key_hash=prepared.fixed_admin_key_hash)
         recorder = Recorder(engine, ledger, refresh_every_s=settings.snapshot_poll_s)
         session = create_session()
         access_log = AccessLog(enabled=settings.access_log)
         services = Services(settings=settings, snapshots=snapshots, ledger=ledger, recorder=recorder,
                             http=HttpTransport(session), health=health_book, access_log=access_log,
-                            admin_key_hash=prepared.admin_key_hash, box=box, engine=engine)
+                            box=box, engine=engine)
         await snapshots.reload()
         await recorder.refresh_now()
         app[SERVICES] = services

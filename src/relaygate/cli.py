@@ -20,7 +20,16 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = replace(settings, host=host, port=port)
     if getattr(args, "workers", None):
         settings = replace(settings, workers=args.workers)
+    if not getattr(args, "log_level", None):  # --log-level wins over the file and RELAYGATE_LOG_LEVEL
+        logging.getLogger().setLevel(_level(settings.log_level))
     return settings
+
+
+def _level(name: str) -> int:
+    level = logging.getLevelName(name.upper())
+    if not isinstance(level, int):
+        raise ConfigError(f"log_level must be one of debug, info, warning, error, got {name!r}")
+    return level
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -31,10 +40,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from relaygate.server import prepare_database
+    from relaygate.server import prepare_database, show_new_admin_key
 
-    asyncio.run(prepare_database(_settings(args)))
-    print("relaygate: database is up to date")
+    show_new_admin_key(asyncio.run(prepare_database(_settings(args))))
+    print("relaygate: database is up to date and the config file is applied")
     return 0
 
 
@@ -44,8 +53,8 @@ def _cmd_admin_key(args: argparse.Namespace) -> int:
     from relaygate.storage.engine import create_engine
 
     settings = _settings(args)
-    asyncio.run(prepare_database(settings))
     ensure_home(settings)
+    asyncio.run(prepare_database(settings, sync_config=False))
 
     async def reset() -> str:
         engine = create_engine(settings.database_url)
@@ -87,11 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = (args.log_level or "info").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
+        logging.basicConfig(level=_level(args.log_level or "info"), stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         code = args.func(args)
     except ConfigError as exc:
         print(f"relaygate: configuration error: {exc}", file=sys.stderr)

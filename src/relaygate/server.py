@@ -27,11 +27,11 @@ from relaygate.storage.engine import create_engine
 log = logging.getLogger("relaygate.server")
 
 
-async def prepare_database(settings: Settings) -> Prepared:
+async def prepare_database(settings: Settings, *, sync_config: bool = True) -> Prepared:
     ensure_home(settings)
     engine = create_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
-        return await prepare(settings, engine, SecretBox(load_secret(settings)))
+        return await prepare(settings, engine, SecretBox(load_secret(settings)), sync=sync_config)
     finally:
         await engine.dispose()
 
@@ -64,17 +64,21 @@ async def serve_forever(settings: Settings, prepared: Prepared, *, reuse_port: b
 
 def run(settings: Settings) -> None:
     prepared = asyncio.run(prepare_database(settings))
-    if prepared.new_admin_key:
-        print("relaygate: generated the admin credential; it is shown only this once:", flush=True)
-        print(f"  RELAYGATE_ADMIN_KEY={prepared.new_admin_key}", flush=True)
-        print("  (use it as 'Authorization: Bearer …' on /api; 'relaygate admin-key reset' makes a new one)",
-              flush=True)
+    show_new_admin_key(prepared)
     print(f"relaygate: serving on http://{settings.listen} with {settings.workers} worker(s), "
           f"database {_describe_db(settings.database_url)}", flush=True)
     if settings.workers == 1:
         _event_loop_runner()(serve_forever(settings, prepared, reuse_port=False))
         return
     _run_workers(settings, prepared)
+
+
+def show_new_admin_key(prepared: Prepared) -> None:
+    if prepared.new_admin_key:
+        print("relaygate: generated the admin credential; it is shown only this once:", flush=True)
+        print(f"  RELAYGATE_ADMIN_KEY={prepared.new_admin_key}", flush=True)
+        print("  (use it as 'Authorization: Bearer …' on /api; 'relaygate admin-key reset' makes a new one)",
+              flush=True)
 
 
 def _describe_db(url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -27,6 +28,8 @@ def write_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
     config = {"admin_key": ADMIN_KEY, "secret": SECRET, "home": str(tmp_path / "data"), **CONFIG}
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    # As on a deployed machine: the server (or `migrate`) has applied the file; operator commands do not.
+    ok(cli(path, "migrate"))
     return path
 
 
@@ -153,3 +156,29 @@ def test_a_key_made_by_the_cli_works_on_a_running_gateway(gateway_factory: type[
     ok(cli(config, "keys", "disable", "from-cli"))
     refused = wait_for_status(gateway.url, key, 401)
     assert refused.json()["error"]["code"] == "key_disabled"
+
+
+def test_admin_key_reset_reaches_a_running_gateway(gateway_factory: type[Gateway], tmp_path: Path) -> None:
+    """The credential made by `admin-key reset` works on a running gateway without a restart, and the
+    old one stops working; the operator command does not touch what the server's config declared."""
+    config = {"admin_key": None, "snapshot_poll_s": 0.2,
+              "channels": [{"name": "mock", "type": "mock", "models": ["mock-gpt"]}]}
+    gateway = gateway_factory(tmp_path, config).start()
+    first = re.search(r"RELAYGATE_ADMIN_KEY=(\S+)", gateway.logs())
+    assert first is not None
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(yaml.safe_dump({"home": str(tmp_path / "data"), "secret": gateway.config["secret"]}))
+    reset = subprocess.run([sys.executable, "-m", "relaygate", "--config", str(bare), "admin-key", "reset"],
+                           capture_output=True, text=True, timeout=60, check=True)
+    second = re.search(r"RELAYGATE_ADMIN_KEY=(\S+)", reset.stdout)
+    assert second is not None and second.group(1) != first.group(1)
+    deadline = time.monotonic() + 10
+    while True:
+        new_ok = httpx.get(gateway.url + "/api/channels", headers={"Authorization": f"Bearer {second.group(1)}"})
+        if new_ok.status_code == 200:
+            break
+        assert time.monotonic() < deadline, new_ok.text
+        time.sleep(0.1)
+    assert [c["name"] for c in new_ok.json()["data"] if c["enabled"]] == ["mock"]
+    old = httpx.get(gateway.url + "/api/channels", headers={"Authorization": f"Bearer {first.group(1)}"})
+    assert old.status_code == 401

@@ -43,7 +43,7 @@ async def _session(settings: Settings, args: argparse.Namespace, action: Action,
     from relaygate.storage.crypto import SecretBox
     from relaygate.storage.engine import create_engine
 
-    prepared = await prepare_database(settings)
+    prepared = await prepare_database(settings, sync_config=False)
     if prepared.new_admin_key:
         print("relaygate: generated the admin credential; it is shown only this once:\n"
               f"  RELAYGATE_ADMIN_KEY={prepared.new_admin_key}", file=sys.stderr)

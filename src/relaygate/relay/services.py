@@ -25,7 +25,6 @@ class Services:
     http: Transport
     health: HealthBook
     access_log: AccessLog
-    admin_key_hash: str
     box: SecretBox
     engine: AsyncEngine
     draining: bool = field(default=False)

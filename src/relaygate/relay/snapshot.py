@@ -34,6 +34,7 @@ class Snapshot:
     channels: dict[int, ChannelRecord]
     prices: PriceTable
     router: Router
+    admin_key_hash: str = ""
     loaded: bool = field(default=True)
 
 
@@ -64,11 +65,13 @@ def price_from_row(row: dict[str, Any]) -> Price:
 class SnapshotStore:
     """Holds the current snapshot and keeps it fresh."""
 
-    def __init__(self, engine: AsyncEngine, box: SecretBox, health: HealthBook, poll_s: float) -> None:
+    def __init__(self, engine: AsyncEngine, box: SecretBox, health: HealthBook, poll_s: float, *,
+                 fixed_admin_key_hash: str | None = None) -> None:
         self._engine = engine
         self._box = box
         self._health = health
         self._poll_s = poll_s
+        self._fixed_admin_key_hash = fixed_admin_key_hash
         self.current = Snapshot(-1, {}, {}, {}, PriceTable(()), Router((), health), loaded=False)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -80,6 +83,7 @@ class SnapshotStore:
                 key_rows = await queries.list_keys(conn)
                 channel_rows = await queries.list_channels(conn)
                 price_rows = await queries.list_prices(conn)
+                admin_hash = self._fixed_admin_key_hash or await queries.get_meta(conn, queries.ADMIN_KEY_HASH)
             keys = [key_from_row(r) for r in key_rows]
             channels = [channel_from_row(r, self._box) for r in channel_rows]
             self.current = Snapshot(
@@ -89,6 +93,7 @@ class SnapshotStore:
                 channels={c.id: c for c in channels},
                 prices=PriceTable(price_from_row(r) for r in price_rows),
                 router=Router(channels, self._health),
+                admin_key_hash=admin_hash or "",
             )
             return self.current
 

@@ -39,7 +39,7 @@ def require_admin(request: web.Request) -> None:
     if token is None:
         raise AuthenticationFailed("The admin API needs 'Authorization: Bearer <admin key>'.",
                                    code="missing_api_key", headers=challenge)
-    expected = services_of(request).admin_key_hash
+    expected = services_of(request).snapshots.current.admin_key_hash
     if not hmac.compare_digest(hash_key(token).encode(), expected.encode()):
         raise AuthenticationFailed("Incorrect admin key provided.", headers=challenge)
 
