@@ -1,0 +1,1 @@
+"""The Anthropic Messages dialect: pure converters to and from ``core``."""

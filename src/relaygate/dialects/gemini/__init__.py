@@ -1,0 +1,1 @@
+"""The Gemini generateContent dialect: pure converters to and from ``core``."""
