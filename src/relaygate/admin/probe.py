@@ -34,9 +34,9 @@ def _chat_probe(provider: ChatProvider, channel: ChannelRecord) -> UpstreamReque
     models = channel.listed_models()
     if not models:
         return None
-    body = {"model": channel.upstream_model(models[0]), "max_tokens": 1,
-            "messages": [{"role": "user", "content": "ping"}]}
-    return provider.chat_request(channel, orjson.dumps(body), stream=False)
+    model = channel.upstream_model(models[0])
+    body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}
+    return provider.chat_request(channel, orjson.dumps(body), stream=False, model=model)
 
 
 def _upstream_message(body: bytes) -> str | None:

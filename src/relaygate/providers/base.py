@@ -44,12 +44,15 @@ class Transport(Protocol):
 
 
 class ChatProvider(Protocol):
-    """An upstream that answers OpenAI-style chat completions."""
+    """An upstream that answers chat requests in one wire format (``dialect``)."""
 
     kind: str
-    dialect: str  # the wire format it speaks: "openai"
+    dialect: str  # the wire format it speaks: "openai" | "anthropic" | "gemini"
 
-    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool) -> UpstreamRequest: ...
+    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str) -> UpstreamRequest:
+        """The upstream request for ``body`` (already in the provider's dialect); ``model`` is the upstream
+        model name, for dialects that carry it in the URL rather than the body."""
+        ...
 
     def transport_for(self, channel: ChannelRecord) -> Transport | None:
         """An in-process transport (the mock), or None to use the shared HTTP client."""

@@ -28,7 +28,7 @@ class MockProvider:
     kind = "mock"
     dialect = "openai"
 
-    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool) -> UpstreamRequest:
+    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str) -> UpstreamRequest:
         delay = float(channel.options.get("mock_chunk_delay_ms", 10)) / 1000
         return UpstreamRequest("POST", "mock://chat/completions", {}, body, stream,
                                meta={"delay": str(delay)})

@@ -20,7 +20,7 @@ class OpenAIProvider:
     kind = "openai"
     dialect = "openai"
 
-    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool) -> UpstreamRequest:
+    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str) -> UpstreamRequest:
         headers = {"Content-Type": "application/json"}
         if channel.api_key:
             headers["Authorization"] = "Bearer " + channel.api_key
