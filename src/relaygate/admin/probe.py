@@ -36,7 +36,7 @@ def _chat_probe(provider: ChatProvider, channel: ChannelRecord) -> UpstreamReque
         return None
     model = channel.upstream_model(models[0])
     body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]}
-    return provider.chat_request(channel, orjson.dumps(body), stream=False, model=model)
+    return provider.chat_request(channel, orjson.dumps(body), stream=False, model=model, client_headers={})
 
 
 def _upstream_message(body: bytes) -> str | None:

@@ -47,11 +47,17 @@ class ChatProvider(Protocol):
     """An upstream that answers chat requests in one wire format (``dialect``)."""
 
     kind: str
-    dialect: str  # the wire format it speaks: "openai" | "anthropic" | "gemini"
 
-    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str) -> UpstreamRequest:
-        """The upstream request for ``body`` (already in the provider's dialect); ``model`` is the upstream
-        model name, for dialects that carry it in the URL rather than the body."""
+    def dialect_for(self, channel: ChannelRecord) -> str:
+        """The wire format this channel speaks: "openai" | "anthropic" | "gemini"."""
+        ...
+
+    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str,
+                     client_headers: Mapping[str, str]) -> UpstreamRequest:
+        """The upstream request for ``body`` (already in the channel's dialect). ``model`` is the upstream
+        model name, for dialects that carry it in the URL; ``client_headers`` are the caller's request
+        headers (lower-case names), from which a provider forwards only what its dialect defines as
+        passthrough (e.g. ``anthropic-beta``) — never credentials."""
         ...
 
     def transport_for(self, channel: ChannelRecord) -> Transport | None:

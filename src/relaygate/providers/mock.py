@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -26,9 +26,12 @@ from relaygate.routing.records import ChannelRecord
 
 class MockProvider:
     kind = "mock"
-    dialect = "openai"
 
-    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str) -> UpstreamRequest:
+    def dialect_for(self, channel: ChannelRecord) -> str:
+        return "openai"
+
+    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str,
+                     client_headers: Mapping[str, str]) -> UpstreamRequest:
         delay = float(channel.options.get("mock_chunk_delay_ms", 10)) / 1000
         return UpstreamRequest("POST", "mock://chat/completions", {}, body, stream,
                                meta={"delay": str(delay)})

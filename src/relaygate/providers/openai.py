@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from relaygate.providers.base import Transport, UpstreamRequest
 from relaygate.routing.records import ChannelRecord
 
@@ -18,9 +20,12 @@ def api_root(base_url: str) -> str:
 
 class OpenAIProvider:
     kind = "openai"
-    dialect = "openai"
 
-    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str) -> UpstreamRequest:
+    def dialect_for(self, channel: ChannelRecord) -> str:
+        return "openai"
+
+    def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str,
+                     client_headers: Mapping[str, str]) -> UpstreamRequest:
         headers = {"Content-Type": "application/json"}
         if channel.api_key:
             headers["Authorization"] = "Bearer " + channel.api_key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ class Call:
     key: KeyRecord
     client_ip: str | None
     body: dict[str, Any]
+    client_headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     price: Price | None = None
     reservation: Reservation | None = None
     channel: ChannelRecord | None = None

@@ -168,7 +168,8 @@ class ChatRelay:
     async def _attempt(self, call: Call, channel: ChannelRecord, body: bytes,
                        client_wants_usage: bool) -> RelayResult | _Failure:
         provider = provider_for(channel.type)
-        request = provider.chat_request(channel, body, stream=call.stream, model=call.upstream_model or call.model)
+        request = provider.chat_request(channel, body, stream=call.stream, model=call.upstream_model or call.model,
+                                        client_headers=call.client_headers)
         request.connect_timeout = self._connect_timeout
         request.read_timeout = self._stream_timeout if call.stream else self._first_byte_timeout
         transport = provider.transport_for(channel) or self._services.http

@@ -49,6 +49,10 @@ class OpenAIStreamTap:
     def generated_text(self) -> str:
         return "".join(self._text)
 
+    def final_frame(self) -> bytes:
+        """The held-back terminator, sent once the usage record is committed."""
+        return b"data: [DONE]\n\n"
+
     def _forward(self, events: list[SSEEvent]) -> bytes:
         return b"".join(self._frame(event) for event in events)
 
