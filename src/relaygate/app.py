@@ -14,6 +14,7 @@ from relaygate.billing.ledger import Ledger
 from relaygate.bootstrap import Prepared, load_secret
 from relaygate.relay.access_log import AccessLog
 from relaygate.relay.chat import ChatRelay
+from relaygate.relay.media import MediaFetcher
 from relaygate.relay.services import Services
 from relaygate.relay.snapshot import SnapshotStore
 from relaygate.relay.upstream import HttpTransport, create_session
@@ -22,8 +23,8 @@ from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
 from relaygate.storage.recorder import Recorder
-from relaygate.surfaces import admin, health, openai
-from relaygate.surfaces.common import SERVICES
+from relaygate.surfaces import admin, anthropic, health, openai
+from relaygate.surfaces.common import CHAT_RELAY, SERVICES
 
 log = logging.getLogger("relaygate")
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     health.add_routes(app)
     openai.add_routes(app)
+    anthropic.add_routes(app)
     admin.add_routes(app)
     openai.add_fallback_route(app)
 
@@ -51,7 +53,9 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
         await snapshots.reload()
         await recorder.refresh_now()
         app[SERVICES] = services
-        app[openai.CHAT_RELAY] = ChatRelay(services)
+        media = MediaFetcher(max_bytes=settings.media_fetch_max_bytes, timeout_s=settings.media_fetch_timeout_s,
+                             allow_private=settings.allow_private_media_urls)
+        app[CHAT_RELAY] = ChatRelay(services, media)
         warm = asyncio.get_running_loop().run_in_executor(None, tokenizer.warm_up)
         snapshots.start()
         recorder.start()
@@ -64,6 +68,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
             await snapshots.stop()
             await access_log.stop()
             await session.close()
+            await media.close()
             await engine.dispose()
             await warm
 

@@ -74,6 +74,9 @@ class Settings:
     snapshot_poll_s: float = 1.0
     shutdown_timeout_s: float = 30.0
     sqlite_synchronous: str = "normal"
+    media_fetch_max_bytes: int = 20 * 1024 * 1024
+    media_fetch_timeout_s: float = 20.0
+    allow_private_media_urls: bool = False
     channels: tuple[ChannelConfig, ...] = ()
     prices: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     keys: tuple[KeyConfig, ...] = ()

@@ -8,21 +8,16 @@ from typing import Any
 import orjson
 import pytest
 
-from relaygate.auth.records import KeyRecord
+from relaygate.dialects.openai.adapter import passthrough_body
+from relaygate.dialects.openai.adapter import text_of as _completion_text
 from relaygate.dialects.openai.errors import error_body, parse_upstream_error, stream_error_frame
 from relaygate.errors import InvalidRequest, UpstreamError, scrub
-from relaygate.relay.call import Call
-from relaygate.relay.chat import ChatRelay, _completion_text, _max_output_tokens, _wants_usage
-
-
-def call(body: dict[str, Any], stream: bool = False) -> Call:
-    return Call(request_id="r", surface="openai.chat", model=str(body["model"]), stream=stream,
-                key=KeyRecord(id=1, name="k", key_hash="h"), client_ip=None, body=body)
+from relaygate.relay.chat import _max_output_tokens, _wants_usage
 
 
 def upstream_body(raw: bytes, upstream_model: str, stream: bool = False) -> bytes:
     body = orjson.loads(raw)
-    return ChatRelay._upstream_body(call(body, stream), raw, upstream_model, _wants_usage(body))
+    return passthrough_body(body, raw, upstream_model, stream, _wants_usage(body))
 
 
 RAW = b'{"model": "gpt-4o",  "messages": [{"role": "user", "content": "hi"}], "temperature": 0.70, "x": null}'

@@ -23,6 +23,7 @@ class Call:
     client_ip: str | None
     body: dict[str, Any]
     client_headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    dialect: str = "openai"  # the client's wire format
     price: Price | None = None
     reservation: Reservation | None = None
     channel: ChannelRecord | None = None

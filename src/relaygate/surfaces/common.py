@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -10,12 +11,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from relaygate.auth.records import KeyRecord
+from relaygate.dialects.base import Dialect
 from relaygate.errors import BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest
+from relaygate.relay.chat import ChatRelay, JsonResult, RelayResult
 from relaygate.relay.services import Services
 
 log = logging.getLogger("relaygate.surfaces")
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+CHAT_RELAY: web.AppKey[ChatRelay] = web.AppKey("chat_relay", ChatRelay)
 REQUEST_ID_HEADER = "X-Request-Id"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -116,3 +121,39 @@ def with_errors(render: ErrorRenderer) -> Callable[[Handler], Handler]:
         return wrapped
 
     return decorate
+
+
+def visible_models(request: web.Request, key: KeyRecord) -> list[str]:
+    """Models some enabled channel serves by name and this key may use."""
+    router = services_of(request).snapshots.current.router
+    return [m for m in router.listed_models() if key.allows_model(m)]
+
+
+async def send_result(request: web.Request, result: RelayResult, rid: str, dialect: Dialect) -> web.StreamResponse:
+    """Send a relayed answer: whole, or as a stream that stops (and is billed as such) when the client
+    goes away."""
+    if isinstance(result, JsonResult):
+        response = web.Response(body=result.body, status=result.status)
+        response.headers["Content-Type"] = result.content_type
+        response.headers[REQUEST_ID_HEADER] = rid
+        return response
+    stream = web.StreamResponse(status=200, headers={
+        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no", REQUEST_ID_HEADER: rid,
+    })
+    body = result.body
+    try:
+        await stream.prepare(request)
+        async for piece in body:
+            if piece:
+                await stream.write(piece)
+        await stream.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass  # the client left; closing the body below bills what it received
+    except Exception as exc:  # a bug after the 200 went out: end the stream with an error event, not garbage
+        log.exception("unhandled %s while streaming (request id %s)", type(exc).__name__, rid)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await stream.write(dialect.stream_error_frame(GatewayError("The gateway had an internal error."), rid))
+    finally:
+        await body.aclose()  # type: ignore[attr-defined]
+    return stream

@@ -12,21 +12,23 @@ from relaygate.auth.gate import authenticate, check_model
 from relaygate.auth.keys import bearer_token
 from relaygate.auth.records import KeyRecord
 from relaygate.billing.money import NANO_PER_USD
+from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.errors import error_body
 from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound, ShuttingDown
 from relaygate.relay.call import Call
-from relaygate.relay.chat import ChatRelay, JsonResult, StreamResult
+from relaygate.surfaces import anthropic
 from relaygate.surfaces.common import (
-    REQUEST_ID_HEADER,
+    CHAT_RELAY,
     client_ip,
     json_response,
     read_json_object,
     request_id,
+    send_result,
     services_of,
+    visible_models,
     with_errors,
 )
 
-CHAT_RELAY: web.AppKey[ChatRelay] = web.AppKey("chat_relay", ChatRelay)
 _MODEL_CREATED = 1_700_000_000
 _UNLIMITED_USD = 100_000_000
 
@@ -77,51 +79,35 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     call = Call(request_id=rid, surface="openai.chat", model=model, stream=stream, key=key,
                 client_ip=client_ip(request), body=body)
     result = await request.app[CHAT_RELAY].relay(call, raw)
-    if isinstance(result, JsonResult):
-        response = web.Response(body=result.body, status=result.status)
-        response.headers["Content-Type"] = result.content_type
-        response.headers[REQUEST_ID_HEADER] = rid
-        return response
-    return await _send_stream(request, result, rid)
-
-
-async def _send_stream(request: web.Request, result: StreamResult, rid: str) -> web.StreamResponse:
-    response = web.StreamResponse(status=200, headers={
-        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no", REQUEST_ID_HEADER: rid,
-    })
-    body = result.body
-    try:
-        await response.prepare(request)
-        async for piece in body:
-            if piece:
-                await response.write(piece)
-        await response.write_eof()
-    except (ConnectionError, RuntimeError):
-        pass  # the client left; closing the body below bills what it received
-    finally:
-        await body.aclose()  # type: ignore[attr-defined]
-    return response
-
-
-def _visible_models(request: web.Request, key: KeyRecord) -> list[str]:
-    router = services_of(request).snapshots.current.router
-    return [m for m in router.listed_models() if key.allows_model(m)]
+    return await send_result(request, result, rid, OPENAI)
 
 
 def _model_object(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": _MODEL_CREATED, "owned_by": "relaygate"}
 
 
-@openai_errors
 async def list_models(request: web.Request) -> web.StreamResponse:
+    """OpenAI's list, or Anthropic's when the caller is an Anthropic client (``anthropic-version``)."""
+    if anthropic.is_anthropic_client(request):
+        return await anthropic.list_models(request)
+    return await _openai_list_models(request)
+
+
+@openai_errors
+async def _openai_list_models(request: web.Request) -> web.StreamResponse:
     key = _authenticated_key(request)
-    data = [_model_object(m) for m in _visible_models(request, key)]
+    data = [_model_object(m) for m in visible_models(request, key)]
     return json_response({"object": "list", "data": data}, rid=request_id(request))
 
 
-@openai_errors
 async def get_model(request: web.Request) -> web.StreamResponse:
+    if anthropic.is_anthropic_client(request):
+        return await anthropic.get_model(request)
+    return await _openai_get_model(request)
+
+
+@openai_errors
+async def _openai_get_model(request: web.Request) -> web.StreamResponse:
     key = _authenticated_key(request)
     name = request.match_info["model"]
     router = services_of(request).snapshots.current.router

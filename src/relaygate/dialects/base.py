@@ -1,0 +1,83 @@
+"""What the relay needs from a wire dialect, in one small shape.
+
+A ``Dialect`` bundles a format's pure converters (to and from the neutral ``core`` model), its stream
+framing, its passthrough tap and its error rendering, so that ``relay/`` works with any pair of client
+and upstream formats without naming either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from relaygate.core.chat import ChatRequest, ChatResponse
+from relaygate.core.stream import StreamEvent
+from relaygate.core.usage import Usage
+from relaygate.errors import GatewayError, UpstreamRejected
+
+
+class StreamDecoder(Protocol):
+    """Upstream stream payloads (parsed JSON) → core events."""
+
+    def feed(self, payload: dict[str, Any]) -> list[StreamEvent]: ...
+
+    def close(self) -> list[StreamEvent]: ...
+
+
+class StreamEncoder(Protocol):
+    """Core events → outbound ``(event name | None, payload)`` pairs."""
+
+    def feed(self, event: StreamEvent) -> list[tuple[str | None, dict[str, Any]]]: ...
+
+
+class Framing(Protocol):
+    """Outbound stream bytes for one call. ``terminal`` says which event is the dialect's last one
+    (held back until the usage record is committed); ``end`` is what follows it."""
+
+    def frame(self, name: str | None, payload: dict[str, Any]) -> bytes: ...
+
+    def terminal(self, name: str | None) -> bool: ...
+
+    def end(self) -> bytes: ...
+
+
+class PassthroughTap(Protocol):
+    """Forwards an upstream stream of the client's own dialect, noting what the meter needs."""
+
+    usage: Usage | None
+    error: dict[str, Any] | None
+    events: int
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    @property
+    def completed(self) -> bool: ...
+
+    def generated_text(self) -> str: ...
+
+    def final_frame(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    request_to_core: Callable[[dict[str, Any], str, bool], ChatRequest]  # body, model, stream
+    request_from_core: Callable[[ChatRequest], dict[str, Any]]
+    response_to_core: Callable[[dict[str, Any]], ChatResponse]
+    response_from_core: Callable[[ChatResponse, str], dict[str, Any]]  # response, client's model name
+    stream_decoder: Callable[[], StreamDecoder]
+    stream_encoder: Callable[[str, bool], StreamEncoder]  # client's model name, include usage
+    sse_framing: Callable[[], Framing]
+    passthrough_tap: Callable[[bool], PassthroughTap]  # client wants usage
+    passthrough_body: Callable[[dict[str, Any], bytes, str, bool, bool], bytes]
+    # ^ body, raw bytes, upstream model, stream, client wants usage → the bytes to send upstream
+    usage_of: Callable[[Any], Usage | None]  # a parsed non-stream response
+    text_of: Callable[[Any], str]  # a parsed non-stream response's generated text
+    upstream_done: Callable[[str | None, bytes], bool]  # an upstream SSE event that ends the stream
+    urls_to_fetch: Callable[[ChatRequest], list[str]]  # media the upstream cannot read by URL
+    parse_upstream_error: Callable[[int, bytes], UpstreamRejected]
+    error_body: Callable[[GatewayError, str], tuple[int, bytes]]  # error, request id → status, body
+    stream_error_frame: Callable[[GatewayError, str], bytes]

@@ -1,0 +1,242 @@
+"""One attempt against one channel: send, read or stream the answer, meter it.
+
+``Leg`` says which dialect the client speaks and which the channel speaks. When they are the same the
+answer passes through (a light tap notes usage); when they differ it is translated through the core
+model. Either way the usage record is committed before the client's last byte.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from relaygate.billing.rules import EndReason
+from relaygate.dialects.base import Dialect, PassthroughTap
+from relaygate.errors import GatewayError, RateLimited, UpstreamError, UpstreamTimeout
+from relaygate.providers.base import (
+    Transport,
+    UpstreamBodyTooLarge,
+    UpstreamConnectError,
+    UpstreamReadTimeout,
+    UpstreamRequest,
+    UpstreamResponse,
+)
+from relaygate.relay.call import Call
+from relaygate.relay.meter import Meter
+from relaygate.relay.translate import TranslatingTap, response_text
+from relaygate.routing.health import HealthBook
+from relaygate.routing.records import ChannelRecord
+from relaygate.storage.recorder import RecorderError
+
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+class AccountingUnavailable(GatewayError):
+    status = 503
+    code = "accounting_unavailable"
+    kind = "overloaded"
+    retryable = True
+
+
+_NOT_ACCOUNTED = "The request could not be accounted for; it was not billed."
+
+
+@dataclass(slots=True)
+class JsonResult:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+@dataclass(slots=True)
+class StreamResult:
+    body: AsyncIterator[bytes]
+
+
+RelayResult = JsonResult | StreamResult
+
+
+@dataclass(slots=True)
+class Failure:
+    """Why an attempt failed; becomes the client's error when every candidate failed."""
+
+    error: GatewayError
+    reason: EndReason
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    client: Dialect
+    upstream: Dialect
+
+    @property
+    def translating(self) -> bool:
+        return self.client is not self.upstream
+
+
+class Exchange:
+    """Runs attempts; holds what they share (meter, health, limits)."""
+
+    def __init__(self, meter: Meter, health: HealthBook, body_limit: int) -> None:
+        self._meter = meter
+        self._health = health
+        self._body_limit = body_limit
+
+    async def attempt(self, call: Call, channel: ChannelRecord, leg: Leg, transport: Transport,
+                      request: UpstreamRequest, client_wants_usage: bool) -> RelayResult | Failure:
+        try:
+            response = await transport.send(request)
+        except UpstreamReadTimeout:
+            return self._failed(channel, UpstreamTimeout("The upstream did not answer in time."), EndReason.TIMEOUT)
+        except UpstreamConnectError:
+            return self._failed(channel, UpstreamError("The upstream could not be reached."),
+                                EndReason.UPSTREAM_ERROR)
+        if response.status >= 400:
+            return await self._refused(channel, leg, response)
+        if call.stream and response.content_type.startswith("text/event-stream"):
+            return await self._open_stream(call, channel, leg, response, client_wants_usage)
+        return await self._complete(call, channel, leg, response)
+
+    def _failed(self, channel: ChannelRecord, error: GatewayError, reason: EndReason) -> Failure:
+        self._health.failure(channel.id)
+        return Failure(error, reason)
+
+    async def _refused(self, channel: ChannelRecord, leg: Leg, response: UpstreamResponse) -> Failure:
+        try:
+            raw = await response.read(_ERROR_BODY_LIMIT)
+        except (UpstreamBodyTooLarge, UpstreamConnectError, UpstreamReadTimeout):
+            raw = b""
+        status = response.status
+        if status == 429:
+            return self._failed(channel, RateLimited("The upstream is rate limiting; try again shortly.",
+                                                     code="upstream_rate_limited"), EndReason.UPSTREAM_ERROR)
+        if status >= 500:
+            return self._failed(channel, UpstreamError(f"The upstream failed (HTTP {status})."),
+                                EndReason.UPSTREAM_ERROR)
+        if status in (401, 403):
+            return self._failed(channel, UpstreamError("The upstream refused the gateway's credentials for this "
+                                                       "channel.", code="upstream_auth_failed"),
+                                EndReason.UPSTREAM_ERROR)
+        self._health.success(channel.id)
+        return Failure(leg.upstream.parse_upstream_error(status, raw), EndReason.REJECTED)
+
+    # --- a whole answer -----------------------------------------------------------------------
+
+    async def _complete(self, call: Call, channel: ChannelRecord, leg: Leg,
+                        response: UpstreamResponse) -> RelayResult | Failure:
+        try:
+            payload = await response.read(self._body_limit)
+        except UpstreamReadTimeout:
+            return self._failed(channel, UpstreamTimeout("The upstream did not finish its answer in time."),
+                                EndReason.TIMEOUT)
+        except (UpstreamConnectError, UpstreamBodyTooLarge):
+            return self._failed(channel, UpstreamError("The upstream's answer was broken off or too large."),
+                                EndReason.UPSTREAM_ERROR)
+        call.first_byte_at = time.monotonic()
+        parsed = _loads_or_none(payload)
+        if leg.translating:
+            if not isinstance(parsed, dict):
+                return self._failed(channel, UpstreamError("The upstream's answer was not valid JSON."),
+                                    EndReason.UPSTREAM_ERROR)
+            resp = leg.upstream.response_to_core(parsed)
+            payload = orjson.dumps(leg.client.response_from_core(resp, call.model))
+            usage, text = resp.usage, ("" if resp.usage is not None else response_text(resp.parts))
+        else:
+            usage = leg.client.usage_of(parsed)
+            # The answer's text is needed only for the offline count, when the upstream reported no usage.
+            text = "" if usage is not None else leg.client.text_of(parsed)
+        self._health.success(channel.id)
+        try:
+            await self._meter.finish(call, EndReason.DONE, status=200, usage=usage, produced_text=text,
+                                     delivered=True)
+        except RecorderError as exc:
+            raise AccountingUnavailable(_NOT_ACCOUNTED) from exc
+        content_type = "application/json" if leg.translating else (response.content_type or "application/json")
+        return JsonResult(200, payload, content_type)
+
+    # --- a stream -----------------------------------------------------------------------------
+
+    async def _open_stream(self, call: Call, channel: ChannelRecord, leg: Leg, response: UpstreamResponse,
+                           client_wants_usage: bool) -> RelayResult | Failure:
+        """Read the first upstream chunk before answering the client, so that an upstream that fails at
+        once can still fail over."""
+        chunks = response.iter_chunks().__aiter__()
+        try:
+            first = await chunks.__anext__()
+        except (StopAsyncIteration, UpstreamReadTimeout, UpstreamConnectError) as exc:
+            response.close()
+            if isinstance(exc, UpstreamReadTimeout):
+                return self._failed(channel, UpstreamTimeout("The upstream did not start its answer in time."),
+                                    EndReason.TIMEOUT)
+            return self._failed(channel, UpstreamError("The upstream closed the stream before answering."),
+                                EndReason.UPSTREAM_ERROR)
+        self._health.success(channel.id)
+        call.first_byte_at = time.monotonic()
+        tap: PassthroughTap | TranslatingTap
+        if leg.translating:
+            tap = TranslatingTap(leg.upstream, leg.client, model=call.model, include_usage=client_wants_usage)
+        else:
+            tap = leg.client.passthrough_tap(client_wants_usage)
+        return StreamResult(self._stream(call, leg, response, chunks, first, tap))
+
+    async def _stream(self, call: Call, leg: Leg, response: UpstreamResponse, chunks: AsyncIterator[bytes],
+                      first: bytes, tap: PassthroughTap | TranslatingTap) -> AsyncIterator[bytes]:
+        """Forward the stream; commit the usage record before the last frame; bill any other end."""
+        delivered = False
+        try:
+            out = tap.feed(first)
+            if out:
+                delivered = True
+                yield out
+            reason = EndReason.STREAM_CUT
+            try:
+                async for chunk in chunks:
+                    out = tap.feed(chunk)
+                    if out:
+                        delivered = True
+                        yield out
+                out = tap.finish()
+                if out:
+                    yield out
+                reason = (EndReason.DONE if tap.completed
+                          else EndReason.UPSTREAM_ERROR if tap.error else EndReason.STREAM_CUT)
+            except UpstreamReadTimeout:
+                reason = EndReason.TIMEOUT
+            except UpstreamConnectError:
+                reason = EndReason.STREAM_CUT
+            yield await self._stream_end(call, leg, tap, reason, delivered)
+        finally:
+            response.close()
+            if not call.finished:  # the client stopped reading: bill what it received
+                await self._meter.finish(call, EndReason.CLIENT_GONE, status=200, usage=tap.usage,
+                                         produced_text=tap.generated_text(), delivered=delivered or bool(tap.events))
+
+    async def _stream_end(self, call: Call, leg: Leg, tap: PassthroughTap | TranslatingTap, reason: EndReason,
+                          delivered: bool) -> bytes:
+        """The last frame: the dialect's terminator once the record is durable, or an error event."""
+        try:
+            await self._meter.finish(call, reason, status=200, usage=tap.usage,
+                                     produced_text=tap.generated_text(), delivered=delivered,
+                                     error_code=None if reason is EndReason.DONE else reason.value)
+        except RecorderError:
+            return leg.client.stream_error_frame(AccountingUnavailable(_NOT_ACCOUNTED), call.request_id)
+        if reason is EndReason.DONE:
+            return tap.final_frame()
+        if reason is EndReason.UPSTREAM_ERROR:
+            return b""  # the upstream's own error event has already been forwarded
+        error: GatewayError = (UpstreamTimeout("The upstream stopped sending in the middle of the answer.")
+                               if reason is EndReason.TIMEOUT
+                               else UpstreamError("The upstream ended the stream before the answer was complete.",
+                                                  code="stream_cut"))
+        return leg.client.stream_error_frame(error, call.request_id)
+
+
+def _loads_or_none(payload: bytes) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
