@@ -23,7 +23,7 @@ from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
 from relaygate.storage.recorder import Recorder
-from relaygate.surfaces import admin, anthropic, health, openai
+from relaygate.surfaces import admin, anthropic, gemini, health, openai
 from relaygate.surfaces.common import CHAT_RELAY, SERVICES
 
 log = logging.getLogger("relaygate")
@@ -34,6 +34,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
     health.add_routes(app)
     openai.add_routes(app)
     anthropic.add_routes(app)
+    gemini.add_routes(app)
     admin.add_routes(app)
     openai.add_fallback_route(app)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from relaygate.dialects.anthropic.adapter import ANTHROPIC
 from relaygate.dialects.base import Dialect
+from relaygate.dialects.gemini.adapter import GEMINI, GEMINI_JSON_ARRAY
 from relaygate.dialects.openai.adapter import OPENAI
 
-_DIALECTS: dict[str, Dialect] = {d.name: d for d in (OPENAI, ANTHROPIC)}
+_DIALECTS: dict[str, Dialect] = {d.name: d for d in (OPENAI, ANTHROPIC, GEMINI)}
+_DIALECTS["gemini-json-array"] = GEMINI_JSON_ARRAY  # streams without ?alt=sse (surfaces/gemini.py)
 
 
 def dialect(name: str) -> Dialect:

@@ -10,15 +10,22 @@ from relaygate.billing.pricing import cost_of
 from relaygate.billing.rules import EndReason, charges
 from relaygate.billing.tokenizer import count_chat_prompt, count_text
 from relaygate.core.usage import Usage
+from relaygate.dialects.openai.convert import core_request_to_openai
+from relaygate.dialects.registry import dialect
 from relaygate.relay.call import Call
 from relaygate.relay.services import Services
 from relaygate.storage.recorder import UsageRecord
 
 
 def estimate_usage(call: Call, produced_text: str) -> Usage:
-    messages = call.body.get("messages")
-    prompt = count_chat_prompt(messages if isinstance(messages, list) else [], call.model,
-                               call.body.get("tools"))
+    """The offline count, when the upstream reported no usage. Prompts in other dialects are counted
+    in their OpenAI form (system prompt, messages, tool definitions)."""
+    body = call.body
+    if call.dialect != "openai":
+        core = dialect(call.dialect).request_to_core(call.body, call.model, call.stream)
+        body = core_request_to_openai(core)
+    messages = body.get("messages")
+    prompt = count_chat_prompt(messages if isinstance(messages, list) else [], call.model, body.get("tools"))
     return Usage(input_tokens=prompt, output_tokens=count_text(produced_text, call.model))
 
 

@@ -83,7 +83,7 @@ class TranslatingTap:
             self._note(event)
             for name, payload in self._encoder.feed(event):
                 frame = self._framing.frame(name, payload)
-                if self._framing.terminal(name):
+                if self._framing.terminal(name, payload):
                     self._held = frame
                 else:
                     out.append(frame)

@@ -129,7 +129,8 @@ def visible_models(request: web.Request, key: KeyRecord) -> list[str]:
     return [m for m in router.listed_models() if key.allows_model(m)]
 
 
-async def send_result(request: web.Request, result: RelayResult, rid: str, dialect: Dialect) -> web.StreamResponse:
+async def send_result(request: web.Request, result: RelayResult, rid: str, dialect: Dialect, *,
+                      stream_type: str = "text/event-stream; charset=utf-8") -> web.StreamResponse:
     """Send a relayed answer: whole, or as a stream that stops (and is billed as such) when the client
     goes away."""
     if isinstance(result, JsonResult):
@@ -138,7 +139,7 @@ async def send_result(request: web.Request, result: RelayResult, rid: str, diale
         response.headers[REQUEST_ID_HEADER] = rid
         return response
     stream = web.StreamResponse(status=200, headers={
-        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
+        "Content-Type": stream_type, "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no", REQUEST_ID_HEADER: rid,
     })
     body = result.body

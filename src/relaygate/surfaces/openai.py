@@ -16,7 +16,7 @@ from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.errors import error_body
 from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound, ShuttingDown
 from relaygate.relay.call import Call
-from relaygate.surfaces import anthropic
+from relaygate.surfaces import anthropic, gemini
 from relaygate.surfaces.common import (
     CHAT_RELAY,
     client_ip,
@@ -90,6 +90,8 @@ async def list_models(request: web.Request) -> web.StreamResponse:
     """OpenAI's list, or Anthropic's when the caller is an Anthropic client (``anthropic-version``)."""
     if anthropic.is_anthropic_client(request):
         return await anthropic.list_models(request)
+    if gemini.is_gemini_client(request):
+        return await gemini.list_models(request)
     return await _openai_list_models(request)
 
 
@@ -103,6 +105,8 @@ async def _openai_list_models(request: web.Request) -> web.StreamResponse:
 async def get_model(request: web.Request) -> web.StreamResponse:
     if anthropic.is_anthropic_client(request):
         return await anthropic.get_model(request)
+    if gemini.is_gemini_client(request):
+        return await gemini.get_model(request)
     return await _openai_get_model(request)
 
 

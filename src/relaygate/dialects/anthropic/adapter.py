@@ -26,7 +26,7 @@ class AnthropicFraming:
         event = (name or str(payload.get("type", ""))).encode()
         return b"event: " + event + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
-    def terminal(self, name: str | None) -> bool:
+    def terminal(self, name: str | None, payload: dict[str, Any]) -> bool:
         return name == "message_stop"
 
     def end(self) -> bytes:
@@ -62,7 +62,8 @@ def text_of(parsed: Any) -> str:
 def _tap(client_wants_usage: bool) -> PassthroughTap:
     from relaygate.dialects.anthropic.stream_tap import AnthropicStreamTap
 
-    return AnthropicStreamTap(client_wants_usage=client_wants_usage)
+    tap: PassthroughTap = AnthropicStreamTap(client_wants_usage=client_wants_usage)
+    return tap
 
 
 ANTHROPIC = Dialect(

@@ -27,7 +27,7 @@ class OpenAIFraming:
     def frame(self, name: str | None, payload: dict[str, Any]) -> bytes:
         return b"data: " + orjson.dumps(payload) + b"\n\n"
 
-    def terminal(self, name: str | None) -> bool:
+    def terminal(self, name: str | None, payload: dict[str, Any]) -> bool:
         return False
 
     def end(self) -> bytes:
