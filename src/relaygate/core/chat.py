@@ -3,7 +3,7 @@
 Every dialect converts to and from these types (``dialects/<name>/``), so that translating between N
 dialects takes 2N pure converters. The types hold what at least two dialects can say; what only one
 dialect can say travels in ``extras`` (keyed by dialect name) or in an :class:`OpaquePart`, and
-converters to other dialects ignore it. ``dialects/TRANSLATION.md`` lists what each pair keeps.
+converters to other dialects ignore it. ``docs/translation.md`` lists what each pair keeps.
 """
 
 from __future__ import annotations

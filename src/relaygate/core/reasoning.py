@@ -1,7 +1,7 @@
 """Reasoning effort words and thinking-token budgets, one in terms of the other.
 
 OpenAI speaks in effort words, Anthropic and Gemini in token budgets. The table is ours (no provider
-publishes an equivalence); it is documented in ``dialects/TRANSLATION.md``.
+publishes an equivalence); it is documented in ``docs/translation.md``.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ REQUESTS = inputs("requests")
 RESPONSES = inputs("responses")
 STREAMS = inputs("streams")
 
-# Cases whose wire form is normalised on the way back (same meaning, other spelling); see TRANSLATION.md.
+# Cases whose wire form is normalised on the way back (same meaning, other spelling); see docs/translation.md.
 NORMALISED = {
     "anthropic.vision": "a one-block system prompt comes back as a string",
     "gemini.tools_snake": "snake_case fields come back in camelCase",

@@ -1,4 +1,4 @@
-"""The translation rules written in ``dialects/TRANSLATION.md``, one test each."""
+"""The translation rules written in ``docs/translation.md``, one test each."""
 
 from __future__ import annotations
 

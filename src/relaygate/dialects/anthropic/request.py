@@ -225,7 +225,7 @@ def _sampling_out(sampling: Sampling, body: dict[str, Any], thinking: bool) -> N
 
 def core_request_to_anthropic(req: ChatRequest) -> dict[str, Any]:
     """A neutral request as a ``/v1/messages`` body. JSON modes become a system instruction (Anthropic
-    has no JSON mode); see ``dialects/TRANSLATION.md`` for the thinking and ``max_tokens`` rules."""
+    has no JSON mode); see ``docs/translation.md`` for the thinking and ``max_tokens`` rules."""
     own = dict(extras_of(req.extras, D))
     thinking, max_tokens = _thinking_out(req)
     body: dict[str, Any] = {"model": req.model, "max_tokens": max_tokens, "messages": _messages_out(req.messages)}

@@ -1,6 +1,6 @@
 """OpenAI chat-completion requests to and from the neutral core.
 
-Pure functions, no I/O. What is kept and dropped per pair: ``dialects/TRANSLATION.md``.
+Pure functions, no I/O. What is kept and dropped per pair: ``docs/translation.md``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,132 @@
+"""A light tap on an Anthropic Messages stream that is being passed through.
+
+It forwards the upstream's events as they are (spec/anthropic.md §4), except two documented edits: an
+``error`` event is re-written with its message scrubbed (no upstream URL, address or key), and the
+``message_stop`` event is held back (``final_frame``) so that the usage record can be committed
+before the last byte. On the way it notes the usage (input and cache counts from ``message_start``,
+the cumulative ``message_delta`` usage on top), the stop reasons, an error event, and the generated
+text (for the offline count when the upstream reports no usage).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from relaygate.core.usage import Usage
+from relaygate.dialects.anthropic.shared import usage_from_anthropic
+from relaygate.errors import scrub
+from relaygate.sse import SSEDecoder, SSEEvent, named_frame
+
+MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+
+
+class AnthropicStreamTap:
+    def __init__(self, *, client_wants_usage: bool) -> None:
+        # client_wants_usage: Anthropic always reports usage in the stream, and nothing is removed.
+        self._decoder = SSEDecoder()
+        self.usage: Usage | None = None
+        self.error: dict[str, Any] | None = None
+        self.events = 0
+        self.finish_reasons: set[str] = set()
+        self.saw_stop = False
+        self._held: list[bytes] = []
+        self._usage: dict[str, Any] = {}
+        self._text: list[str] = []
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes to forward to the client for this upstream read (possibly empty)."""
+        return self._forward(self._decoder.feed(chunk))
+
+    def finish(self) -> bytes:
+        """Bytes to forward for anything left when the upstream closed."""
+        return self._forward(self._decoder.flush())
+
+    @property
+    def completed(self) -> bool:
+        """The upstream ended the stream properly: ``message_stop`` without an error event."""
+        return self.saw_stop and self.error is None
+
+    def generated_text(self) -> str:
+        return "".join(self._text)
+
+    def final_frame(self) -> bytes:
+        """The held-back ``message_stop`` (as the upstream sent it), sent once the usage record is
+        committed; the canonical one if none came."""
+        return b"".join(self._held) or MESSAGE_STOP
+
+    def _forward(self, events: list[SSEEvent]) -> bytes:
+        out: list[bytes] = []
+        for event in events:
+            after_stop = self.saw_stop
+            frame = self._frame(event)
+            # Nothing should follow message_stop; if something does, it stays behind it.
+            (self._held if after_stop else out).append(frame)
+        return b"".join(out)
+
+    def _frame(self, event: SSEEvent) -> bytes:
+        """The bytes to forward for one event: as it came, nothing (held), or an error made safe."""
+        if event.data is None:
+            return event.frame()  # comments pass through
+        try:
+            payload = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            self.events += 1
+            return event.frame()  # not ours to judge; the client sees exactly what the upstream sent
+        kind = payload.get("type", event.event) if isinstance(payload, dict) else event.event
+        if kind == "message_stop":
+            self.saw_stop = True
+            self._held.append(event.frame())
+            return b""
+        self.events += 1
+        if not isinstance(payload, dict):
+            return event.frame()
+        if kind == "error":
+            error = payload.get("error")
+            self.error = error if isinstance(error, dict) else {"message": str(error)}
+            return _scrubbed_error_frame(self.error)
+        self._note(kind, payload)
+        return event.frame()
+
+    def _note(self, kind: Any, payload: dict[str, Any]) -> None:
+        if kind == "message_start":
+            message = payload.get("message")
+            usage = message.get("usage") if isinstance(message, dict) else None
+            self._merge_usage(usage)
+        elif kind == "message_delta":
+            self._merge_usage(payload.get("usage"))
+            delta = payload.get("delta")
+            reason = delta.get("stop_reason") if isinstance(delta, dict) else None
+            if isinstance(reason, str) and reason:
+                self.finish_reasons.add(reason)
+        elif kind == "content_block_start":
+            block = payload.get("content_block")
+            if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("name"), str):
+                self._text.append(block["name"])
+        elif kind == "content_block_delta":
+            self._note_delta(payload.get("delta"))
+
+    def _merge_usage(self, raw: Any) -> None:
+        """``message_delta`` usage is cumulative and may repeat the input counts: the latest non-null
+        value of each field wins."""
+        if isinstance(raw, dict):
+            self._usage.update({key: value for key, value in raw.items() if value is not None})
+            self.usage = usage_from_anthropic(self._usage)
+
+    def _note_delta(self, delta: Any) -> None:
+        if not isinstance(delta, dict):
+            return
+        for kind, field in (("text_delta", "text"), ("thinking_delta", "thinking"),
+                            ("input_json_delta", "partial_json")):
+            if delta.get("type") == kind and isinstance(delta.get(field), str):
+                self._text.append(delta[field])
+
+
+def _scrubbed_error_frame(error: dict[str, Any]) -> bytes:
+    """The upstream's error event with its message scrubbed (no upstream URL, address or key)."""
+    message = error.get("message")
+    error_type = error.get("type")
+    safe = {"type": error_type if isinstance(error_type, str) and error_type else "api_error",
+            "message": scrub(message) if isinstance(message, str) and message else "The upstream failed mid-stream."}
+    return named_frame("error", orjson.dumps({"type": "error", "error": safe}))

@@ -1,0 +1,108 @@
+"""A light tap on a Gemini ``streamGenerateContent?alt=sse`` stream that is being passed through.
+
+Every chunk is a ``GenerateContentResponse`` on a ``data:`` line (spec/gemini.md §4.2), forwarded as it
+came, except one documented edit: an error chunk (``{"error": {...}}``) is re-written with its message
+scrubbed (no upstream URL, address or key). Gemini has no terminator event, so nothing is held back:
+a stream is complete once a candidate has a ``finishReason`` (or the prompt was blocked) and no error
+came. On the way the tap notes the usage (the last ``usageMetadata``: it is cumulative), the finish
+reasons, and the generated text (for the offline count when the upstream reports no usage).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from relaygate.core.chat import json_text
+from relaygate.core.usage import Usage
+from relaygate.dialects.gemini.shared import usage_from_gemini
+from relaygate.errors import scrub
+from relaygate.sse import SSEDecoder, SSEEvent, data_frame
+
+
+class GeminiStreamTap:
+    def __init__(self, *, client_wants_usage: bool) -> None:
+        # client_wants_usage: Gemini always reports usage on its chunks, and nothing is removed.
+        self._decoder = SSEDecoder()
+        self.usage: Usage | None = None
+        self.error: dict[str, Any] | None = None
+        self.events = 0
+        self.finish_reasons: set[str] = set()
+        self._text: list[str] = []
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes to forward to the client for this upstream read (possibly empty)."""
+        return self._forward(self._decoder.feed(chunk))
+
+    def finish(self) -> bytes:
+        """Bytes to forward for anything left when the upstream closed."""
+        return self._forward(self._decoder.flush())
+
+    @property
+    def completed(self) -> bool:
+        """A finish reason (or a blocked prompt) came, and no error chunk."""
+        return bool(self.finish_reasons) and self.error is None
+
+    def generated_text(self) -> str:
+        return "".join(self._text)
+
+    def final_frame(self) -> bytes:
+        """Nothing: a Gemini stream simply ends when the connection closes."""
+        return b""
+
+    def _forward(self, events: list[SSEEvent]) -> bytes:
+        return b"".join(self._frame(event) for event in events)
+
+    def _frame(self, event: SSEEvent) -> bytes:
+        if event.data is None:
+            return event.frame()  # comments pass through
+        self.events += 1
+        try:
+            chunk = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return event.frame()  # not ours to judge; the client sees exactly what the upstream sent
+        if not isinstance(chunk, dict):
+            return event.frame()
+        if "error" in chunk and "candidates" not in chunk:
+            error = chunk["error"]
+            self.error = error if isinstance(error, dict) else {"message": str(error)}
+            return _scrubbed_error_frame(self.error)
+        usage = usage_from_gemini(chunk.get("usageMetadata"))
+        if usage is not None:
+            self.usage = usage
+        candidates = chunk.get("candidates")
+        for candidate in candidates if isinstance(candidates, list) else ():
+            if isinstance(candidate, dict):
+                self._note_candidate(candidate)
+        feedback = chunk.get("promptFeedback")
+        blocked = feedback.get("blockReason") if isinstance(feedback, dict) else None
+        if isinstance(blocked, str) and blocked and not candidates:
+            self.finish_reasons.add(blocked)  # a blocked prompt: no candidates, and the stream ends
+        return event.frame()
+
+    def _note_candidate(self, candidate: dict[str, Any]) -> None:
+        reason = candidate.get("finishReason")
+        if isinstance(reason, str) and reason:
+            self.finish_reasons.add(reason)
+        content = candidate.get("content")
+        parts = content.get("parts") if isinstance(content, dict) else None
+        for part in parts if isinstance(parts, list) else ():
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("text"), str):
+                self._text.append(part["text"])
+            call = part.get("functionCall")
+            if isinstance(call, dict):
+                self._text.append(str(call.get("name") or "") + json_text(call.get("args") or {}))
+
+
+def _scrubbed_error_frame(error: dict[str, Any]) -> bytes:
+    """The upstream's error chunk with its message scrubbed; ``details`` (which may name projects,
+    services and URLs) are left out."""
+    message = error.get("message")
+    code, status = error.get("code"), error.get("status")
+    safe = {"code": code if isinstance(code, int) and not isinstance(code, bool) else 500,
+            "message": scrub(message) if isinstance(message, str) and message else "The upstream failed mid-stream.",
+            "status": status if isinstance(status, str) and status else "INTERNAL"}
+    return data_frame(orjson.dumps({"error": safe}))
