@@ -104,6 +104,8 @@ def test_openapi_document_is_public_and_lists_every_endpoint(gateway: Gateway) -
         documented = path.replace("{pattern:.+}", "{pattern}")
         assert method.lower() in document["paths"][documented], (method, path)
     assert document["paths"]["/api/openapi.json"]["get"]["security"] == []
+    for method, path in (("post", "/api/keys"), ("patch", "/api/keys/{id}"), ("post", "/api/channels")):
+        assert "409" in document["paths"][path][method]["responses"], (method, path)
 
 
 # --- keys and metering --------------------------------------------------------------------------
@@ -188,6 +190,42 @@ def test_key_patch_changes_quota_exactly(admin: httpx.Client) -> None:
     listed = admin.get("/api/keys").json()["data"]
     assert [k["name"] for k in listed] == ["config-key", "renamed"]
     assert all("key" not in k and "key_hash" not in k for k in listed)
+
+
+def test_key_names_are_unique(admin: httpx.Client) -> None:
+    # The config file's key counts too, and a disabled key keeps its name.
+    assert_error(admin.post("/api/keys", json={"name": "config-key"}), 409, "conflict", "name")
+    alice = create_key(admin, name="alice")
+    assert admin.post(f"/api/keys/{alice['id']}/disable").status_code == 200
+    assert_error(admin.post("/api/keys", json={"name": " alice "}), 409, "conflict", "name")
+    bob = create_key(admin, name="bob")
+    refused = admin.patch(f"/api/keys/{bob['id']}", json={"name": "alice", "quota_usd": "3"})
+    assert_error(refused, 409, "conflict", "name")
+    assert refused.json()["error"]["message"] == "A key named 'alice' already exists."
+    assert_error(admin.patch(f"/api/keys/{bob['id']}", json={"name": "config-key"}), 409, "conflict", "name")
+    assert admin.get(f"/api/keys/{bob['id']}").json()["quota_usd"] is None  # nothing of a refused PATCH applied
+
+    assert admin.patch(f"/api/keys/{bob['id']}", json={"name": "bob", "quota_usd": "3"}).status_code == 200
+    assert admin.patch(f"/api/keys/{alice['id']}", json={"name": "alice-old"}).json()["name"] == "alice-old"
+    assert admin.patch(f"/api/keys/{bob['id']}", json={"name": "alice"}).json()["name"] == "alice"
+    assert [k["name"] for k in admin.get("/api/keys").json()["data"]] == ["config-key", "alice-old", "alice"]
+
+
+def test_a_config_key_may_reuse_the_name_of_an_api_key(gateway: Gateway) -> None:
+    """Config keys are matched by their hash: a file key named like an API key is applied at start."""
+    with gateway.admin() as admin:
+        made = create_key(admin, name="team")
+    gateway.stop()
+    declared = {"name": "team", "key": "sk-config-team-key-for-admin-tests"}
+    gateway.config["keys"] = [*CONFIG["keys"], declared]
+    gateway.start()
+    with gateway.admin() as admin:
+        keys = admin.get("/api/keys").json()["data"]
+        assert [(k["name"], k["source"]) for k in keys] == [("config-key", "config"), ("team", "api"),
+                                                            ("team", "config")]
+        assert_error(admin.post("/api/keys", json={"name": "team"}), 409, "conflict", "name")
+    ask(chat_client(gateway, made["key"]))
+    ask(chat_client(gateway, declared["key"]))
 
 
 # --- channels -----------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""``relaygate keys | channels | usage`` as subprocesses on a SQLite database, with and without a server."""
+"""``relaygate keys | channels | prices | usage`` as subprocesses on a SQLite database, with and without a server."""
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -69,6 +70,9 @@ def test_keys_create_list_and_disable(tmp_path: Path) -> None:
     assert as_json(cli(config, "keys", "list", "--json"))[0]["enabled"] is False
     ok(cli(config, "keys", "create", "bob", "-c", str(config)))
     assert "disabled key 2 (bob)" in ok(cli(config, "keys", "disable", "2"))
+    taken = cli(config, "keys", "create", "alice")  # a disabled key keeps its name
+    assert taken.returncode == 1 and "A key named 'alice' already exists." in taken.stderr and taken.stdout == ""
+    assert [k["name"] for k in as_json(cli(config, "keys", "list", "--json"))] == ["alice", "bob"]
 
 
 def test_bad_input_exits_non_zero_with_a_message(tmp_path: Path) -> None:
@@ -89,6 +93,54 @@ def test_bad_input_exits_non_zero_with_a_message(tmp_path: Path) -> None:
     bad_limit = cli(config, "usage", "--limit", "5000")
     assert bad_limit.returncode == 1 and "limit" in bad_limit.stderr
     assert as_json(cli(config, "keys", "list", "--json")) == []
+
+
+def config_version(tmp_path: Path) -> int:
+    with sqlite3.connect(tmp_path / "data" / "relaygate.db") as db:
+        return int(db.execute("SELECT value FROM meta WHERE name = 'config_version'").fetchone()[0])
+
+
+def test_prices_set_list_and_delete(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    version = config_version(tmp_path)
+    set_ = cli(config, "prices", "set", "meta/llama-*", "--input", "0.000000001", "--output", "10.123456789",
+               "--cached-input", "0", "--per-call", "0.5")
+    assert ok(set_).strip() == ("relaygate: set the price of meta/llama-* "
+                                "(input 0.000000001, output 10.123456789, cached_input 0, per_call 0.5)")
+    assert config_version(tmp_path) == version + 1  # a running gateway reloads its prices
+
+    prices = {p["model"]: p for p in as_json(cli(config, "prices", "list", "--json"))}
+    assert prices["meta/llama-*"] | {"updated_at": 0} == {
+        "model": "meta/llama-*", "input": "0.000000001", "output": "10.123456789", "cached_input": "0",
+        "cache_write": None, "per_call": "0.5", "source": "api", "updated_at": 0}
+    assert prices["mock-gpt"]["source"] == "config" and prices["mock-gpt"]["input"] == "2.5"
+    table = ok(cli(config, "prices", "list")).splitlines()
+    assert table[0].split() == ["MODEL", "INPUT", "OUTPUT", "CACHED_INPUT", "CACHE_WRITE", "PER_CALL", "SOURCE"]
+    assert table[1].split() == ["meta/llama-*", "0.000000001", "10.123456789", "0", "-", "0.5", "api"]
+    assert table[2].split() == ["mock-gpt", "2.5", "10", "-", "-", "-", "config"]
+
+    # `set` replaces the whole entry, like PUT; --json prints the price object.
+    replaced = as_json(cli(config, "prices", "set", "meta/llama-*", "--cache-write", "3.75", "--json"))
+    assert (replaced["input"], replaced["cached_input"], replaced["cache_write"], replaced["per_call"]) == (
+        "0", None, "3.75", None)
+
+    version = config_version(tmp_path)
+    for args, message in [
+        (["--input", "0.0000000001"], "'input' has more precision than one nano-dollar"),
+        (["--output", "-1"], "'output' must be a non-negative number of USD"),
+        (["--per-call", "ten"], "'per_call' must be a decimal number of USD"),
+        (["--cached-input", "1e30"], "'cached_input' is too large"),
+        ([], "Send at least one of: input, output, cached_input, cache_write, per_call"),
+    ]:
+        bad = cli(config, "prices", "set", "x", *args)
+        assert bad.returncode == 1 and bad.stdout == "" and f"relaygate: {message}" in bad.stderr, (args, bad)
+    assert config_version(tmp_path) == version
+
+    assert ok(cli(config, "prices", "delete", "meta/llama-*")).strip() == "relaygate: deleted the price of meta/llama-*"
+    assert config_version(tmp_path) == version + 1
+    again = cli(config, "prices", "delete", "meta/llama-*")
+    assert again.returncode == 1 and "No price for the pattern 'meta/llama-*'." in again.stderr
+    assert [p["model"] for p in as_json(cli(config, "prices", "list", "--json", "-c", str(config)))] == ["mock-gpt"]
 
 
 def test_channels_add_list_test_and_disable(tmp_path: Path) -> None:
@@ -119,8 +171,9 @@ def test_channels_add_list_test_and_disable(tmp_path: Path) -> None:
         "mock": True, "dead": False}
 
 
-def wait_for_status(url: str, key: str, status: int, deadline_s: float = 10.0) -> httpx.Response:
-    body = {"model": "mock-gpt", "messages": [{"role": "user", "content": "from the cli"}]}
+def wait_for_status(url: str, key: str, status: int, deadline_s: float = 10.0,
+                    model: str = "mock-gpt") -> httpx.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": "from the cli"}]}
     deadline = time.monotonic() + deadline_s
     while True:
         response = httpx.post(url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"})
@@ -149,6 +202,10 @@ def test_a_key_made_by_the_cli_works_on_a_running_gateway(gateway_factory: type[
     assert [(r["model"], r["requests"], r["cost_nano"]) for r in summary["data"]] == [
         ("mock-gpt", 1, record["cost_nano"])]
     assert "TOTAL" in ok(cli(config, "usage", "summary", "--group-by", "model"))
+    overall = ok(cli(config, "usage", "summary", "--key", "from-cli")).splitlines()  # the total, once
+    assert [line.split() for line in overall] == [
+        ["REQUESTS", "IN", "OUT", "COST_USD"],
+        ["TOTAL", "1", str(record["input_tokens"]), str(record["output_tokens"]), record["cost_usd"]]]
 
     with gateway.admin() as admin:
         assert admin.get("/api/keys/1").json()["used_nano"] == record["cost_nano"]
@@ -156,6 +213,23 @@ def test_a_key_made_by_the_cli_works_on_a_running_gateway(gateway_factory: type[
     ok(cli(config, "keys", "disable", "from-cli"))
     refused = wait_for_status(gateway.url, key, 401)
     assert refused.json()["error"]["code"] == "key_disabled"
+
+
+def test_a_price_set_by_the_cli_reaches_a_running_gateway(gateway_factory: type[Gateway], tmp_path: Path) -> None:
+    channel = {"name": "mock", "type": "mock", "models": ["mock-gpt", "mock-new"], "mock_chunk_delay_ms": 0}
+    gateway = gateway_factory(tmp_path, {**CONFIG, "channels": [channel], "snapshot_poll_s": 0.2}).start()
+    config = gateway.home / "config.yaml"
+    key = ok(cli(config, "keys", "create", "pricing")).strip()
+    refused = wait_for_status(gateway.url, key, 403, model="mock-new")
+    assert refused.json()["error"]["code"] == "model_price_missing"
+
+    ok(cli(config, "prices", "set", "mock-*", "--per-call", "0.000123456"))
+    request_id = wait_for_status(gateway.url, key, 200, model="mock-new").headers["x-request-id"]
+    record = as_json(cli(config, "usage", "--model", "mock-new", "--json"))["data"][0]
+    assert record["request_id"] == request_id and record["cost_nano"] == 123_456
+
+    ok(cli(config, "prices", "delete", "mock-*"))
+    wait_for_status(gateway.url, key, 403, model="mock-new")
 
 
 def test_admin_key_reset_reaches_a_running_gateway(gateway_factory: type[Gateway], tmp_path: Path) -> None:

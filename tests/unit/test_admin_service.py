@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,10 +19,12 @@ from relaygate.admin import inputs
 from relaygate.admin.probe import probe_channel
 from relaygate.admin.service import AdminService, Conflict
 from relaygate.auth.keys import hash_key
+from relaygate.bootstrap import sync_config
 from relaygate.errors import InvalidRequest, NotFound
 from relaygate.relay.upstream import HttpTransport, create_session
 from relaygate.routing.health import HealthBook
 from relaygate.routing.records import ChannelRecord
+from relaygate.settings import KeyConfig, Settings
 from relaygate.storage import queries
 from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
@@ -118,6 +121,8 @@ async def test_every_change_bumps_the_version_and_a_failed_one_does_not(env: Env
     assert await env.version() == 7 and len(env.changes) == 7
     with pytest.raises(Conflict):
         await env.admin.create_channel({"name": "m", "type": "mock"})
+    with pytest.raises(Conflict):
+        await env.admin.create_key({"name": "a"})
     with pytest.raises(NotFound):
         await env.admin.delete_price("gpt-*")
     assert await env.version() == 7 and len(env.changes) == 7
@@ -140,9 +145,15 @@ async def test_upstream_key_is_encrypted_at_rest_and_never_rendered(env: Env) ->
         assert (await conn.execute(sa.select(channels.c.api_key_enc))).scalar_one() == ""
 
 
+async def sync_keys(env: Env, *keys: KeyConfig) -> None:
+    """What ``serve`` and ``migrate`` do with the ``keys:`` of the config file."""
+    async with env.engine.begin() as conn:
+        await sync_config(conn, Settings(keys=keys), SecretBox(SECRET))
+
+
 async def test_resolve_by_id_or_name(env: Env) -> None:
     first = await env.admin.create_key({"name": "twin"})
-    await env.admin.create_key({"name": "twin"})
+    await sync_keys(env, KeyConfig(name="twin", key="sk-config-twin-0123456789"))  # the file may reuse a name
     solo = await env.admin.create_key({"name": "solo"})
     assert await env.admin.resolve_key(str(first["id"])) == first["id"]
     assert await env.admin.resolve_key("solo") == solo["id"]
@@ -152,6 +163,53 @@ async def test_resolve_by_id_or_name(env: Env) -> None:
         await env.admin.resolve_key("nobody")
     channel = await env.admin.create_channel({"name": "c1", "type": "mock"})
     assert await env.admin.resolve_channel("c1") == await env.admin.resolve_channel(str(channel["id"]))
+
+
+async def test_key_names_are_unique_on_create_and_rename(env: Env) -> None:
+    alice = await env.admin.create_key({"name": "alice"})
+    await env.admin.disable_key(alice["id"])  # a disabled key keeps its name
+    bob = await env.admin.create_key({"name": "bob"})
+    version = await env.version()
+    attempts = (lambda: env.admin.create_key({"name": " alice "}),
+                lambda: env.admin.update_key(bob["id"], {"name": "alice"}))
+    for attempt in attempts:
+        with pytest.raises(Conflict) as caught:
+            await attempt()
+        assert (caught.value.status, caught.value.code, caught.value.param) == (409, "conflict", "name")
+        assert "alice" in caught.value.message
+    assert await env.version() == version and [k["name"] for k in await env.admin.list_keys()] == ["alice", "bob"]
+    # Sending a key its own name, or a free one, is no conflict.
+    assert (await env.admin.update_key(bob["id"], {"name": " bob ", "quota_usd": "1"}))["quota_usd"] == "1"
+    assert (await env.admin.update_key(alice["id"], {"name": "carol"}))["name"] == "carol"
+    assert (await env.admin.update_key(bob["id"], {"name": "alice"}))["name"] == "alice"
+
+
+async def test_concurrent_creates_with_one_name_make_one_key(env: Env) -> None:
+    """No unique constraint guards key names: the check and the insert must not interleave."""
+    results = await asyncio.gather(*(env.admin.create_key({"name": "racer"}) for _ in range(6)),
+                                   return_exceptions=True)
+    assert sum(isinstance(r, dict) for r in results) == 1, results
+    assert all(isinstance(r, dict | Conflict) for r in results), results
+    assert [k["name"] for k in await env.admin.list_keys()] == ["racer"]
+
+
+async def test_config_keys_may_share_a_name_with_api_keys(env: Env) -> None:
+    """The config sync matches keys by hash, so a file key named like an API key is still applied."""
+    made = await env.admin.create_key({"name": "shared", "quota_usd": "1"})
+    declared = KeyConfig(name="shared", key="sk-config-shared-0123456789", quota_usd="2")
+    await sync_keys(env, declared)
+    await sync_keys(env, declared)  # and again at the next start: updated in place, not duplicated
+    keys = await env.admin.list_keys()
+    assert [(k["name"], k["source"], k["quota_usd"]) for k in keys] == [("shared", "api", "1"),
+                                                                        ("shared", "config", "2")]
+    with pytest.raises(Conflict):
+        await env.admin.resolve_key("shared")
+    # Both keep working; only making or renaming a key through the service is held to unique names.
+    assert (await env.admin.update_key(made["id"], {"name": "shared", "enabled": False}))["enabled"] is False
+    with pytest.raises(Conflict):
+        await env.admin.create_key({"name": "shared"})
+    renamed = await env.admin.update_key(made["id"], {"name": "from-api"})
+    assert renamed["name"] == "from-api" and await env.admin.resolve_key("shared") == keys[1]["id"]
 
 
 async def test_prices_are_exact(env: Env) -> None:

@@ -1,4 +1,4 @@
-"""``relaygate keys | channels | usage``: the admin operations on the configured database.
+"""``relaygate keys | channels | prices | usage``: the admin operations on the configured database.
 
 The commands need no running server: they migrate the database, work on it directly through
 ``AdminService`` (the same code as the admin API), and bump the configuration version, so a running
@@ -163,6 +163,43 @@ async def _channels_test(admin: AdminService, args: argparse.Namespace) -> int:
     return 0 if result["ok"] else 1
 
 
+# --- prices -------------------------------------------------------------------------------------
+
+_PRICE_OPTIONS = ("input", "output", "cached_input", "cache_write", "per_call")
+
+
+def _price_text(price: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {price[name]}" for name in _PRICE_OPTIONS if price[name] is not None)
+
+
+async def _prices_list(admin: AdminService, args: argparse.Namespace) -> int:
+    prices = await admin.list_prices()
+    if args.json:
+        _print_json(prices)
+        return 0
+    rows = [[p["model"], *("-" if p[f] is None else p[f] for f in _PRICE_OPTIONS), p["source"]] for p in prices]
+    print(_table(["MODEL", "INPUT", "OUTPUT", "CACHED_INPUT", "CACHE_WRITE", "PER_CALL", "SOURCE"], rows))
+    return 0
+
+
+async def _prices_set(admin: AdminService, args: argparse.Namespace) -> int:
+    price = await admin.put_price(args.pattern, _given(**{f: getattr(args, f) for f in _PRICE_OPTIONS}))
+    if args.json:
+        _print_json(price)
+        return 0
+    print(f"relaygate: set the price of {price['model']} ({_price_text(price)})")
+    return 0
+
+
+async def _prices_delete(admin: AdminService, args: argparse.Namespace) -> int:
+    deleted = await admin.delete_price(args.pattern)
+    if args.json:
+        _print_json(deleted)
+        return 0
+    print(f"relaygate: deleted the price of {deleted['model']}")
+    return 0
+
+
 # --- usage --------------------------------------------------------------------------------------
 
 async def _usage_filters(admin: AdminService, args: argparse.Namespace) -> dict[str, str]:
@@ -198,10 +235,12 @@ async def _usage_summary(admin: AdminService, args: argparse.Namespace) -> int:
         return 0
     groups: list[str] = summary["group_by"]
     sums = ["requests", "input_tokens", "output_tokens", "cost_usd"]
-    rows = [[r.get(g) for g in groups] + [r[s] for s in sums] for r in summary["data"]]
-    label: list[object] = ["TOTAL", *[""] * (len(groups) - 1)] if groups else []
-    rows.append(label + [summary["total"][s] for s in sums])
-    print(_table([g.upper() for g in groups] + ["REQUESTS", "IN", "OUT", "COST_USD"], rows))
+    # Without groups the one data row is the total itself: only the labelled total row is printed,
+    # under an unnamed label column.
+    labels = [g.upper() for g in groups] or [""]
+    rows = [[r.get(g) for g in groups] + [r[s] for s in sums] for r in summary["data"]] if groups else []
+    rows.append(["TOTAL", *[""] * (len(labels) - 1), *[summary["total"][s] for s in sums]])
+    print(_table([*labels, "REQUESTS", "IN", "OUT", "COST_USD"], rows))
     return 0
 
 
@@ -248,6 +287,21 @@ def _add_channels(sub: Any) -> None:
     test.add_argument("ref", metavar="ID|NAME")
 
 
+def _add_prices(sub: Any) -> None:
+    prices = sub.add_parser("prices", help="model prices").add_subparsers(dest="prices_action", required=True)
+    _leaf(prices, "list", "list prices", _command(_prices_list))
+    put = _leaf(prices, "set", "create or replace the price of a model or pattern (options left out: 0 or none)",
+                _command(_prices_set))
+    put.add_argument("pattern", metavar="PATTERN", help="a model name or * pattern")
+    put.add_argument("--input", metavar="USD", help="USD per 1M input tokens (default 0)")
+    put.add_argument("--output", metavar="USD", help="USD per 1M output tokens (default 0)")
+    put.add_argument("--cached-input", metavar="USD", help="USD per 1M cached input tokens (default: --input)")
+    put.add_argument("--cache-write", metavar="USD", help="USD per 1M cache-write tokens (default: --input)")
+    put.add_argument("--per-call", metavar="USD", help="USD per request; wins over token prices")
+    delete = _leaf(prices, "delete", "remove a price", _command(_prices_delete))
+    delete.add_argument("pattern", metavar="PATTERN")
+
+
 def _add_usage(sub: Any) -> None:
     usage = _leaf(sub, "usage", "usage records (newest first), or 'usage summary'", _command(_usage))
     usage.add_argument("view", nargs="?", choices=["list", "summary"], default="list")
@@ -265,4 +319,5 @@ def _add_usage(sub: Any) -> None:
 def add_commands(sub: Any) -> None:
     _add_keys(sub)
     _add_channels(sub)
+    _add_prices(sub)
     _add_usage(sub)

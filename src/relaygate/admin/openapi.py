@@ -56,7 +56,7 @@ STR_MAP: Schema = {"type": "object", "additionalProperties": STR}
 UNIX_S: Schema = {"type": "integer", "minimum": 0, "description": "unix seconds"}
 
 _KEY_INPUT: dict[str, Schema] = {
-    "name": STR,
+    "name": {**STR, "description": "no other key may have it (409 on create or rename)"},
     "quota_usd": {**_nullable(USD_IN), "description": "spend limit; null means unlimited"},
     "models": {**STRINGS, "minItems": 1, "default": ["*"], "description": "model name patterns (* wildcard)"},
     "ip_allow": {**STRINGS, "default": [], "description": "CIDR blocks; empty allows every address"},
@@ -189,13 +189,13 @@ def _paths() -> dict[str, Schema]:
                                       "responses": {"200": {"description": "OpenAPI 3.1 document"}}}},
         "/api/keys": {
             "post": _op("Create a client key (the key is returned only here)", _ref("KeyCreated"),
-                        status="201", body="KeyCreate"),
+                        status="201", body="KeyCreate", errors=("409",)),
             "get": _op("List client keys (hints only)", _listing("Key")),
         },
         "/api/keys/{id}": {
             "parameters": [_ID],
             "get": _op("A client key with its quota, spend and remaining balance", _ref("Key"), errors=("404",)),
-            "patch": _op("Change a client key", _ref("Key"), body="KeyUpdate", errors=("404",)),
+            "patch": _op("Change a client key", _ref("Key"), body="KeyUpdate", errors=("404", "409")),
         },
         "/api/keys/{id}/disable": {"parameters": [_ID], "post": _op("Disable a client key", _ref("Key"),
                                                                     errors=("404",))},

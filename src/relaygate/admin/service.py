@@ -124,10 +124,14 @@ class AdminService:
 
     @asynccontextmanager
     async def _change(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction that moves the configuration version. The version row is written first:
+        its write lock (the database's on SQLite, the row's on PostgreSQL) is held to the commit, so
+        changes run one at a time across processes, and a check made inside one (a key name is free)
+        still holds when it commits; key names have no unique constraint to catch a race."""
         try:
             async with self._engine.begin() as conn:
-                yield conn
                 await queries.bump_config_version(conn)
+                yield conn
         except sa.exc.IntegrityError as exc:
             raise Conflict("The change conflicts with an existing item (a name must be unique).",
                            param="name") from exc
@@ -141,11 +145,19 @@ class AdminService:
 
     # --- keys ---------------------------------------------------------------------------------
 
+    @staticmethod
+    async def _check_key_name(conn: AsyncConnection, name: str, key_id: int | None) -> None:
+        """Keys made or renamed here get a name no other key has. Keys from the config file are matched
+        by their hash, not their name, so the config sync may still leave two keys with one name."""
+        if any(row["id"] != key_id for row in await queries.find_keys_by_name(conn, name)):
+            raise Conflict(f"A key named '{name}' already exists.", param="name")
+
     async def create_key(self, body: Mapping[str, Any]) -> Row:
         """A new client key; the result holds the key itself (``key``), which is never shown again."""
         values = inputs.read_body(body, inputs.KEY_READERS, required=("name",))
         secret = generate_key()
         async with self._change() as conn:
+            await self._check_key_name(conn, values["name"], None)
             key_id = await queries.insert_key(conn, {**values, "key_hash": hash_key(secret),
                                                      "key_hint": key_hint(secret), "source": "api"})
             row = _found(await queries.get_key(conn, key_id), "key", key_id)
@@ -162,7 +174,9 @@ class AdminService:
     async def update_key(self, key_id: int, body: Mapping[str, Any]) -> Row:
         values = inputs.read_body(body, inputs.KEY_READERS)
         async with self._change() as conn:
-            _found(await queries.get_key(conn, key_id), "key", key_id)
+            current = _found(await queries.get_key(conn, key_id), "key", key_id)
+            if values.get("name", current["name"]) != current["name"]:
+                await self._check_key_name(conn, values["name"], key_id)
             if values:
                 await queries.update_key(conn, key_id, values)
             row = _found(await queries.get_key(conn, key_id), "key", key_id)
@@ -172,7 +186,8 @@ class AdminService:
         return await self.update_key(key_id, {"enabled": False})
 
     async def resolve_key(self, ref: str) -> int:
-        """A key's id from its id or its (unique) name, for the CLI."""
+        """A key's id from its id or its name, for the CLI (ambiguous only when the config file declared
+        a key with the name of another key)."""
         async with self._read() as conn:
             if ref.isdigit() and await queries.get_key(conn, int(ref)) is not None:
                 return int(ref)
