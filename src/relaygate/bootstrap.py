@@ -20,7 +20,7 @@ from relaygate.auth.records import parse_networks
 from relaygate.billing.money import usd_to_nano
 from relaygate.billing.pricing import price_from_mapping
 from relaygate.errors import ConfigError
-from relaygate.providers.registry import known_kinds
+from relaygate.providers.registry import known_kinds, options_problem
 from relaygate.settings import ChannelConfig, KeyConfig, Settings
 from relaygate.storage import queries
 from relaygate.storage.crypto import SecretBox
@@ -104,6 +104,9 @@ def channel_values(cfg: ChannelConfig, box: SecretBox) -> dict[str, Any]:
         raise ConfigError(f"channel {cfg.name}: base_url is required")
     if cfg.weight < 0:
         raise ConfigError(f"channel {cfg.name}: weight must not be negative")
+    problem = options_problem(cfg.type, cfg.options)
+    if problem:
+        raise ConfigError(f"channel {cfg.name}: {problem}")
     return {
         "type": cfg.type, "base_url": cfg.base_url, "api_key_enc": box.encrypt(cfg.api_key) if cfg.api_key else "",
         "api_key_hint": key_hint(cfg.api_key) if cfg.api_key else "", "models": list(cfg.models),

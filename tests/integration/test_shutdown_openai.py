@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -59,6 +60,10 @@ def test_sigterm_drains_in_flight_calls_and_their_records_are_durable(
         streamed: Future[bytes] = pool.submit(_stream, gateway, stream_rid, first_event)
         answered: Future[httpx.Response] = pool.submit(_slow_json, gateway, json_rid)
         assert first_event.wait(10)
+        deadline = time.monotonic() + 10  # both calls must be in flight upstream before the SIGTERM
+        while len(fake.chat_requests()) < 2:
+            assert time.monotonic() < deadline, "the JSON call never reached the upstream"
+            time.sleep(0.01)
         stopped: Future[int | None] = pool.submit(gateway.stop)  # SIGTERM, then wait for the exit
         body = streamed.result(30)
         response = answered.result(30)

@@ -23,6 +23,7 @@ from relaygate.billing.money import nano_to_usd
 from relaygate.billing.pricing import price_from_mapping
 from relaygate.errors import GatewayError, NotFound
 from relaygate.providers.base import Transport
+from relaygate.providers.registry import options_problem
 from relaygate.relay.snapshot import channel_from_row, price_from_row
 from relaygate.routing.health import HealthBook
 from relaygate.storage import queries
@@ -218,6 +219,9 @@ class AdminService:
         if row["type"] != "mock" and not row["base_url"]:
             raise inputs.invalid("base_url", f"'base_url' is required for channels of type {row['type']}.",
                                  "missing_field")
+        problem = options_problem(row["type"], row.get("options") or {})
+        if problem:
+            raise inputs.invalid("options", problem)
         same_name = await queries.find_channel_by_name(conn, row["name"])
         if same_name is not None and same_name["id"] != channel_id:
             raise Conflict(f"A channel named '{row['name']}' already exists.", param="name")

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from relaygate.providers.anthropic import AnthropicProvider
+from relaygate.providers.azure import AzureProvider
 from relaygate.providers.base import ChatProvider
+from relaygate.providers.gemini import GeminiProvider
 from relaygate.providers.mock import MockProvider
 from relaygate.providers.openai import OpenAIProvider
 
 _PROVIDERS: dict[str, ChatProvider] = {
     "openai": OpenAIProvider(),
+    "azure": AzureProvider(),
+    "anthropic": AnthropicProvider(),
+    "gemini": GeminiProvider(),
     "mock": MockProvider(),
 }
+
+
+@runtime_checkable
+class ChecksOptions(Protocol):
+    """A provider whose channel ``options`` have rules of their own (an optional ability)."""
+
+    def check_options(self, options: Mapping[str, Any]) -> str | None:
+        """What is wrong with ``options`` (one sentence naming the option), or None."""
+        ...
 
 
 def provider_for(kind: str) -> ChatProvider:
@@ -18,3 +36,10 @@ def provider_for(kind: str) -> ChatProvider:
 
 def known_kinds() -> tuple[str, ...]:
     return tuple(_PROVIDERS)
+
+
+def options_problem(kind: str, options: Mapping[str, Any]) -> str | None:
+    """What is wrong with a channel's ``options`` for its kind, for config load and the admin API to
+    refuse before a request fails; None when they are fine (or the kind has no rules, or is unknown)."""
+    provider = _PROVIDERS.get(kind)
+    return provider.check_options(options) if isinstance(provider, ChecksOptions) else None

@@ -30,6 +30,7 @@ class GeminiStreamTap:
         self.events = 0
         self.finish_reasons: set[str] = set()
         self._text: list[str] = []
+        self._held: list[bytes] = []
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward to the client for this upstream read (possibly empty)."""
@@ -48,11 +49,19 @@ class GeminiStreamTap:
         return "".join(self._text)
 
     def final_frame(self) -> bytes:
-        """Nothing: a Gemini stream simply ends when the connection closes."""
-        return b""
+        """The held-back last chunk (the one with the finish reason, which also carries the final
+        usage), sent once the usage record is committed; Gemini has no terminator event."""
+        return b"".join(self._held)
 
     def _forward(self, events: list[SSEEvent]) -> bytes:
-        return b"".join(self._frame(event) for event in events)
+        out: list[bytes] = []
+        for event in events:
+            frame = self._frame(event)
+            if self._held or (self.finish_reasons and self.error is None):
+                self._held.append(frame)  # the last chunk, and anything after it, waits for the record
+            else:
+                out.append(frame)
+        return b"".join(out)
 
     def _frame(self, event: SSEEvent) -> bytes:
         if event.data is None:
