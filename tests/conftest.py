@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.clients import UPSTREAM_KEY
+from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.helpers.gateway import Gateway
 
@@ -66,3 +69,32 @@ def fake(fake_upstream: FakeOpenAI) -> FakeOpenAI:
     """The module's fake upstream with its behaviours and recorded requests cleared for this test."""
     fake_upstream.reset()
     return fake_upstream
+
+
+@pytest.fixture(scope="module")
+def fake_anthropic_upstream() -> Iterator[FakeAnthropic]:
+    """A fake Anthropic upstream shared by the tests of one module; it accepts only ``UPSTREAM_KEY``
+    (the channel's key), so a call that reaches it with any other credential fails."""
+    with FakeAnthropic(api_key=UPSTREAM_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def anthropic_fake(fake_anthropic_upstream: FakeAnthropic) -> FakeAnthropic:
+    """The module's fake Anthropic upstream, with behaviours and recorded requests cleared for this test."""
+    fake_anthropic_upstream.reset()
+    return fake_anthropic_upstream
+
+
+@pytest.fixture(scope="module")
+def fake_gemini_upstream() -> Iterator[FakeGemini]:
+    """A fake Gemini upstream shared by the tests of one module; it accepts only ``UPSTREAM_KEY``."""
+    with FakeGemini(api_key=UPSTREAM_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def gemini_fake(fake_gemini_upstream: FakeGemini) -> FakeGemini:
+    """The module's fake Gemini upstream, with behaviours and recorded requests cleared for this test."""
+    fake_gemini_upstream.reset()
+    return fake_gemini_upstream

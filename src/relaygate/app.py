@@ -14,6 +14,7 @@ from relaygate.billing.ledger import Ledger
 from relaygate.bootstrap import Prepared, load_secret
 from relaygate.relay.access_log import AccessLog
 from relaygate.relay.chat import ChatRelay
+from relaygate.relay.embeddings import EmbeddingsRelay
 from relaygate.relay.media import MediaFetcher
 from relaygate.relay.services import Services
 from relaygate.relay.snapshot import SnapshotStore
@@ -24,7 +25,7 @@ from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
 from relaygate.storage.recorder import Recorder
 from relaygate.surfaces import admin, anthropic, gemini, health, openai
-from relaygate.surfaces.common import CHAT_RELAY, SERVICES
+from relaygate.surfaces.common import CHAT_RELAY, EMBEDDINGS_RELAY, SERVICES
 
 log = logging.getLogger("relaygate")
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
         media = MediaFetcher(max_bytes=settings.media_fetch_max_bytes, timeout_s=settings.media_fetch_timeout_s,
                              allow_private=settings.allow_private_media_urls)
         app[CHAT_RELAY] = ChatRelay(services, media)
+        app[EMBEDDINGS_RELAY] = EmbeddingsRelay(services)
         warm = asyncio.get_running_loop().run_in_executor(None, tokenizer.warm_up)
         snapshots.start()
         recorder.start()

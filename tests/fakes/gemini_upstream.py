@@ -19,6 +19,11 @@ function declarations in the request (and a ``toolConfig`` mode other than ``NON
 whole ``functionCall`` of the first function with ``Behavior.function_args``. ``usageMetadata`` is on
 every chunk and cumulative; zero counts are left out, as Gemini does.
 
+``:embedContent`` and ``:batchEmbedContents`` (§6) answer one ``tests.fakes.vectors.fake_vector`` of the
+content's text parts (joined with "\n") per request, ``outputDimensionality`` values long (default 8),
+and no usage, as Google. Each batch request must name the model of the URL; ``status``, ``delay_s``,
+``strict_fields`` and ``raw_body`` apply.
+
 Run as a script for a standalone server: ``python -m tests.fakes.gemini_upstream --port 8003``.
 """
 
@@ -35,12 +40,16 @@ import orjson
 from aiohttp import web
 
 from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest
+from tests.fakes.vectors import fake_vector
 
 RESPONSE_ID = "p0fRaK2aBfake"
 VERSIONS = "v1beta|v1|v1alpha"
 MODELS = (("gemini-2.5-flash", "Gemini 2.5 Flash"), ("gemini-2.5-pro", "Gemini 2.5 Pro"))
 _TOP_FIELDS = ("contents", "systemInstruction", "generationConfig", "safetySettings", "tools", "toolConfig",
                "cachedContent", "model", "labels")
+_EMBED_FIELDS = ("model", "content", "taskType", "title", "outputDimensionality")
+GENERATE_METHODS = ("generateContent", "streamGenerateContent", "countTokens")
+EMBED_METHODS = ("embedContent", "batchEmbedContents")
 STATUSES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
             500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 MESSAGES = {429: "Resource has been exhausted (e.g. check quota).", 500: "An internal error has occurred.",
@@ -228,7 +237,10 @@ class FakeGemini(FakeServer[Behavior]):
         return Behavior()
 
     def generate_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.method == "POST" and "Content" in r.path.rpartition(":")[2]]
+        return [r for r in self.requests if r.method == "POST" and r.path.rpartition(":")[2] in GENERATE_METHODS[:2]]
+
+    def embed_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == "POST" and r.path.rpartition(":")[2] in EMBED_METHODS]
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -273,17 +285,57 @@ class FakeGemini(FakeServer[Behavior]):
                                            "INVALID_ARGUMENT"))
         return None
 
+    @staticmethod
+    def _invalid_embed(method: str, model: str, body: Any, behavior: Behavior) -> web.Response | None:
+        if not isinstance(body, dict):
+            return _json(400, error_object(400, "Invalid JSON payload received.", "INVALID_ARGUMENT"))
+        batch = method == "batchEmbedContents"
+        requests = _pick(body, "requests") if batch else [body]
+        if not isinstance(requests, list) or not requests:
+            return _json(400, error_object(400, "* BatchEmbedContentsRequest.requests: requests is not specified\n",
+                                           "INVALID_ARGUMENT"))
+        known = {n for camel in _EMBED_FIELDS for n in (camel, snake(camel))}
+        for i, request in enumerate(requests):
+            where = f"requests[{i}]." if batch else ""
+            unknown = sorted(set(request) - known - ({"x_fake"} if not batch else set()))
+            if behavior.strict_fields and unknown:
+                return _json(400, error_object(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}" at '
+                                                    f"'{where}': Cannot find field.", "INVALID_ARGUMENT"))
+            if not isinstance(_pick(request, "content"), dict):
+                return _json(400, error_object(400, f"* EmbedContentRequest.{where}content: content is not "
+                                                    "specified\n", "INVALID_ARGUMENT"))
+            if batch and request.get("model") != f"models/{model}":
+                return _json(400, error_object(400, f"* BatchEmbedContentsRequest.{where}model: unexpected model "
+                                                    f"name format or mismatch with models/{model}\n",
+                                               "INVALID_ARGUMENT"))
+        return None
+
+    def _embed(self, method: str, model: str, body: Any, behavior: Behavior) -> web.Response:
+        invalid = self._invalid_embed(method, model, body, behavior)
+        if invalid is not None:
+            return invalid
+        if behavior.status >= 400:
+            return _json(behavior.status, behavior.error())
+        if behavior.raw_body is not None:
+            return web.Response(body=behavior.raw_body.encode(), content_type="application/json")
+        if method == "embedContent":
+            return _json(200, {"embedding": embed_values(body)})
+        return _json(200, {"embeddings": [embed_values(r) for r in _pick(body, "requests")]})
+
     # --- handlers (on the fake's loop) -------------------------------------------------------------
 
     async def _post(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)
         model, _, method = request.match_info["target"].rpartition(":")
-        if method not in ("generateContent", "streamGenerateContent", "countTokens") or not model:
+        if method not in GENERATE_METHODS + EMBED_METHODS or not model:
             return _json(404, error_object(404, "Method not found.", "NOT_FOUND"))
         body = _loads(recorded.body)
         behavior = self.behavior_for(recorded.prefix, body)
         await self.pause(behavior.delay_s)
         refusal = self._refusal(recorded)
+        if method in EMBED_METHODS:
+            return refusal if refusal is not None else self._embed(method, model.removeprefix("models/"), body,
+                                                                   behavior)
         if refusal is None and method != "countTokens":
             refusal = self._invalid_body(body, behavior)
         if refusal is not None:
@@ -383,6 +435,14 @@ class FakeGemini(FakeServer[Behavior]):
         finally:
             self.active_streams -= 1
         return response
+
+
+def embed_values(request: dict[str, Any]) -> dict[str, Any]:
+    """``{"values": [...]}`` of one EmbedContentRequest: its text parts joined with a newline."""
+    parts = _pick(request, "content").get("parts") or []
+    text = "\n".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+    dimensions = _pick(request, "outputDimensionality")
+    return {"values": fake_vector(text, dimensions if isinstance(dimensions, int) else None)}
 
 
 def _model_object(model_id: str, display_name: str) -> dict[str, Any]:

@@ -18,6 +18,10 @@ Replies are deterministic: the text is ``"".join(Behavior.content)`` and usage i
 With ``tools`` in the request the reply is a call of the first tool with ``Behavior.tool_arguments``,
 split in pieces when streamed.
 
+``POST /v1/embeddings`` (spec §4) answers one ``tests.fakes.vectors.fake_vector`` per input (``dimensions``
+values, default 8), as JSON numbers or, with ``encoding_format: "base64"``, as base64 of float32s; usage
+is ``Behavior.prompt_tokens``. ``status``, ``delay_s``, ``omit_usage``, ``model`` and ``raw_body`` apply.
+
 Run as a script to get a standalone server::
 
     python -m tests.fakes.openai_upstream --port 8001
@@ -37,6 +41,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.vectors import fake_vector, to_base64
 
 CHAT_ID = "chatcmpl-B9x2fake"
 CREATED = 1741570001
@@ -146,6 +152,23 @@ def completion_body(request: Mapping[str, Any], behavior: Behavior) -> dict[str,
         body["usage"] = behavior.usage()
     body["service_tier"] = "default"
     body["system_fingerprint"] = FINGERPRINT
+    return body
+
+
+def embeddings_body(request: Mapping[str, Any], behavior: Behavior) -> dict[str, Any]:
+    """A ``list`` of ``embedding`` objects (spec §4)."""
+    raw = request.get("input")
+    if isinstance(raw, str) or (isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw)):
+        raw = [raw]
+    dimensions = request.get("dimensions") if isinstance(request.get("dimensions"), int) else None
+    data = []
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        vector = fake_vector(item, dimensions)
+        embedding: Any = to_base64(vector) if request.get("encoding_format") == "base64" else vector
+        data.append({"object": "embedding", "index": i, "embedding": embedding})
+    body: dict[str, Any] = {"object": "list", "data": data, "model": behavior.model or str(request.get("model"))}
+    if not behavior.omit_usage:
+        body["usage"] = {"prompt_tokens": behavior.prompt_tokens, "total_tokens": behavior.prompt_tokens}
     return body
 
 
@@ -259,6 +282,9 @@ class FakeOpenAI:
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    def embeddings_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/embeddings")]
+
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
@@ -269,6 +295,8 @@ class FakeOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/{prefix}/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/{prefix}/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/{prefix}/v1/models", self._models)
         return app
@@ -377,6 +405,27 @@ class FakeOpenAI:
         if behavior.raw_body is not None:
             return web.Response(body=behavior.raw_body.encode(), content_type="application/json", headers=headers)
         return web.Response(body=orjson.dumps(completion_body(body, behavior)), content_type="application/json",
+                            headers=headers)
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        try:
+            body = recorded.json()
+        except orjson.JSONDecodeError:
+            body = None
+        behavior = self._behavior_for(recorded.prefix, body)
+        if behavior.delay_s:
+            await asyncio.sleep(behavior.delay_s)
+        headers = {"x-request-id": "req_upstream_fake", "openai-version": "2020-10-01"}
+        if not isinstance(body, dict) or body.get("input") is None:
+            bad = Behavior(status=400, error_message="'input' is a required property", error_param="input")
+            return web.Response(status=400, body=error_payload(bad), content_type="application/json", headers=headers)
+        if behavior.status >= 400:
+            return web.Response(status=behavior.status, body=error_payload(behavior),
+                                content_type="application/json", headers=headers)
+        if behavior.raw_body is not None:
+            return web.Response(body=behavior.raw_body.encode(), content_type="application/json", headers=headers)
+        return web.Response(body=orjson.dumps(embeddings_body(body, behavior)), content_type="application/json",
                             headers=headers)
 
     async def _stream(self, request: web.Request, body: dict[str, Any], behavior: Behavior,

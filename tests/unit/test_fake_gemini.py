@@ -95,7 +95,7 @@ def test_versions_and_prefixes(http: httpx.Client, fake: FakeGemini) -> None:
                  "/v1beta/models/models%2Fgemini-2.5-flash:generateContent"):
         assert http.post(path, json=HELLO).json()["modelVersion"] == "gemini-2.5-flash"
     assert [r.prefix for r in fake.requests] == ["", "a", ""]
-    assert http.post(f"{FLASH}:embedContent", json=HELLO).status_code == 404
+    assert http.post(f"{FLASH}:predict", json=HELLO).status_code == 404  # a method the fake does not serve
 
 
 def test_function_calls_and_thoughts(http: httpx.Client) -> None:

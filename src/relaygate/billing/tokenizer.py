@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from relaygate.core.embeddings import EmbeddingsRequest
+
 _TOKENS_PER_MESSAGE = 3
 _TOKENS_PER_NAME = 1
 _REPLY_PRIMER = 3
@@ -21,6 +23,8 @@ _TOKENS_PER_IMAGE = 85
 
 class _Encoding(Protocol):
     def encode_ordinary(self, text: str) -> list[int]: ...
+
+    def decode(self, tokens: list[int]) -> str: ...
 
 
 _lock = threading.Lock()
@@ -97,3 +101,19 @@ def count_chat_prompt(messages: Iterable[Any], model: str = "", tools: Any = Non
 
         total += count_text(orjson.dumps(tools).decode(), model)
     return total
+
+
+def count_embedding_inputs(req: EmbeddingsRequest, model: str = "") -> int:
+    """Input tokens of an embeddings request: each text counted, each token-id array its length."""
+    return sum(len(item.tokens) if item.tokens is not None else count_text(item.text or "", model)
+               for item in req.inputs)
+
+
+def decode_tokens(tokens: Iterable[int], model: str = "") -> str:
+    """The text of token ids in the vocabulary the model's name implies (for upstreams that take only
+    text); raises ``ValueError`` for an id outside it."""
+    encoding = _encoding(encoding_name_for(model))
+    try:
+        return encoding.decode(list(tokens))
+    except KeyError as exc:
+        raise ValueError(str(exc)) from exc

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from relaygate.core.chat import ChatRequest, ChatResponse
+from relaygate.core.embeddings import EmbeddingsRequest, EmbeddingsResponse
 from relaygate.core.stream import StreamEvent
 from relaygate.core.usage import Usage
 from relaygate.errors import GatewayError, UpstreamRejected
@@ -81,3 +82,23 @@ class Dialect:
     parse_upstream_error: Callable[[int, bytes], UpstreamRejected]
     error_body: Callable[[GatewayError, str], tuple[int, bytes]]  # error, request id → status, body
     stream_error_frame: Callable[[GatewayError, str], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingsDialect:
+    """An embeddings wire format (an optional ability of a dialect: Anthropic has none).
+
+    Same shape as ``Dialect``, for ``relay/embeddings.py``: pure converters to and from the neutral
+    ``core.embeddings`` model, the passthrough edit, and where the upstream reports usage.
+    """
+
+    name: str
+    request_to_core: Callable[[dict[str, Any], str], EmbeddingsRequest]  # body, model (of the URL or body)
+    request_from_core: Callable[[EmbeddingsRequest], dict[str, Any]]
+    response_to_core: Callable[[Any], EmbeddingsResponse]  # a parsed upstream answer
+    response_from_core: Callable[[EmbeddingsResponse, EmbeddingsRequest, str], dict[str, Any]]
+    # ^ response (usage filled in), the client's request, the client's model name
+    passthrough_body: Callable[[dict[str, Any], bytes, str], bytes]  # body, raw bytes, upstream model
+    usage_of: Callable[[Any], Usage | None]  # a parsed answer's own usage report, if any
+    takes_token_ids: bool  # False: token-id inputs are decoded to text before a request in this dialect
+    parse_upstream_error: Callable[[int, bytes], UpstreamRejected]

@@ -2,11 +2,11 @@
 
 ``base_url`` is the resource endpoint (``https://<resource>.openai.azure.com``; a trailing
 ``/openai`` is accepted). Each model is served by a deployment:
-``POST {base_url}/openai/deployments/{deployment}/chat/completions?api-version=...`` with the key in
-``api-key``. Options: ``deployments`` (upstream model name → deployment name; a model not listed is
-its own deployment name) and ``api_version`` (default ``2024-10-21``, the GA version that reports
-usage in streams). ``channels test`` sends a one-token chat: a models listing would not prove that the
-deployments exist.
+``POST {base_url}/openai/deployments/{deployment}/chat/completions?api-version=...`` (``/embeddings``
+for embeddings) with the key in ``api-key``. Options: ``deployments`` (upstream model name → deployment
+name; a model not listed is its own deployment name) and ``api_version`` (default ``2024-10-21``, the
+GA version that reports usage in streams). ``channels test`` sends a one-token chat: a models listing
+would not prove that the deployments exist.
 """
 
 from __future__ import annotations
@@ -28,10 +28,21 @@ def deployment_for(channel: ChannelRecord, model: str) -> str:
 
 
 def chat_url(channel: ChannelRecord, model: str) -> str:
+    return deployment_url(channel, model, "chat/completions")
+
+
+def deployment_url(channel: ChannelRecord, model: str, operation: str) -> str:
     root = channel.base_url.rstrip("/").removesuffix("/openai")
     version = channel.options.get("api_version") or DEFAULT_API_VERSION
     deployment = quote(deployment_for(channel, model), safe="")
-    return f"{root}/openai/deployments/{deployment}/chat/completions?api-version={quote(str(version), safe='')}"
+    return f"{root}/openai/deployments/{deployment}/{operation}?api-version={quote(str(version), safe='')}"
+
+
+def _headers(channel: ChannelRecord) -> dict[str, str]:
+    headers = {"content-type": "application/json"}
+    if channel.api_key:
+        headers["api-key"] = channel.api_key
+    return headers
 
 
 class AzureProvider:
@@ -42,12 +53,16 @@ class AzureProvider:
 
     def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str,
                      client_headers: Mapping[str, str]) -> UpstreamRequest:
-        headers = {"content-type": "application/json"}
-        if channel.api_key:
-            headers["api-key"] = channel.api_key
+        headers = _headers(channel)
         if stream:
             headers["accept"] = "text/event-stream"
         return UpstreamRequest("POST", chat_url(channel, model), headers, body, stream)
+
+    def embeddings_dialect(self, channel: ChannelRecord) -> str:
+        return "openai"
+
+    def embeddings_request(self, channel: ChannelRecord, body: bytes, *, model: str) -> UpstreamRequest:
+        return UpstreamRequest("POST", deployment_url(channel, model, "embeddings"), _headers(channel), body)
 
     def transport_for(self, channel: ChannelRecord) -> Transport | None:
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from relaygate.routing.records import ChannelRecord
 
@@ -66,6 +66,22 @@ class ChatProvider(Protocol):
 
     def models_request(self, channel: ChannelRecord) -> UpstreamRequest | None:
         """A cheap request that proves the channel works (``channels test``); None: test with a chat."""
+        ...
+
+
+@runtime_checkable
+class EmbeddingsProvider(Protocol):
+    """An upstream that also computes embeddings (an optional ability: Anthropic has none).
+
+    The transport is the provider's chat one (``ChatProvider.transport_for``)."""
+
+    def embeddings_dialect(self, channel: ChannelRecord) -> str:
+        """The embeddings wire format this channel speaks: "openai" | "gemini"."""
+        ...
+
+    def embeddings_request(self, channel: ChannelRecord, body: bytes, *, model: str) -> UpstreamRequest:
+        """The upstream request for ``body`` (already in the channel's embeddings dialect); ``model`` is
+        the upstream model name, for dialects that carry it in the URL."""
         ...
 
 

@@ -2,7 +2,8 @@
 
 ``base_url`` is the upstream's root (``https://generativelanguage.googleapis.com``); a base URL that
 already ends in ``/v1beta`` or ``/v1`` is accepted as well. The model is part of the URL
-(``/v1beta/models/{model}:generateContent``), streams use ``:streamGenerateContent?alt=sse``.
+(``/v1beta/models/{model}:generateContent``), streams use ``:streamGenerateContent?alt=sse``, and
+embeddings always ``:batchEmbedContents`` (which takes one input as well as many).
 The key goes in the ``x-goog-api-key`` header, never in the URL (``?key=`` would put it in access
 logs). Options: ``api_version`` (``v1beta``, the default, ``v1`` or ``v1alpha``).
 """
@@ -59,6 +60,14 @@ class GeminiProvider:
         if stream:
             headers["accept"] = "text/event-stream"
         return UpstreamRequest("POST", url, headers, body, stream, meta={"model": model})
+
+    def embeddings_dialect(self, channel: ChannelRecord) -> str:
+        return "gemini"
+
+    def embeddings_request(self, channel: ChannelRecord, body: bytes, *, model: str) -> UpstreamRequest:
+        url = f"{api_root(channel.base_url, _version(channel))}/models/{model_segment(model)}:batchEmbedContents"
+        headers = {**_auth_headers(channel), "content-type": "application/json"}
+        return UpstreamRequest("POST", url, headers, body, meta={"model": model})
 
     def transport_for(self, channel: ChannelRecord) -> Transport | None:
         return None

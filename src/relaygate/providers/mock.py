@@ -9,7 +9,8 @@ Behaviour (documented in docs/providers.md):
   answers in text;
 - a max-tokens limit cuts the reply by words (finish reason ``length``);
 - options: ``mock_chunk_delay_ms`` (default 10) between streamed pieces, and ``dialect``
-  (``openai``, the default; ``anthropic``: the Messages API; ``gemini``: generateContent).
+  (``openai``, the default; ``anthropic``: the Messages API; ``gemini``: generateContent);
+- embeddings (``mock_embeddings.py``) in the OpenAI format, or Gemini's with ``dialect: gemini``.
 
 The request is read with its dialect's converter, the reply is made once in neutral terms (a core
 ``ChatResponse`` and its stream events), and the dialect's encoder writes it: every dialect gets the
@@ -62,6 +63,7 @@ from relaygate.dialects.gemini.stream import core_stream_to_gemini
 from relaygate.dialects.openai.convert import core_request_to_openai, openai_request_to_core
 from relaygate.dialects.openai.response_convert import core_response_to_openai
 from relaygate.dialects.openai.stream_convert import core_stream_to_openai
+from relaygate.providers import mock_embeddings
 from relaygate.providers.base import Transport, UpstreamBodyTooLarge, UpstreamRequest
 from relaygate.providers.gemini import model_segment
 from relaygate.routing.records import ChannelRecord
@@ -89,6 +91,15 @@ class MockProvider:
 
     def transport_for(self, channel: ChannelRecord) -> Transport | None:
         return MockTransport()
+
+    def embeddings_dialect(self, channel: ChannelRecord) -> str:
+        return "gemini" if self.dialect_for(channel) == "gemini" else "openai"  # Anthropic has no embeddings
+
+    def embeddings_request(self, channel: ChannelRecord, body: bytes, *, model: str) -> UpstreamRequest:
+        dialect = self.embeddings_dialect(channel)
+        url = (f"mock://v1beta/models/{model_segment(model)}:batchEmbedContents" if dialect == "gemini"
+               else "mock://v1/embeddings")
+        return UpstreamRequest("POST", url, {}, body, meta={"dialect": dialect, "model": model, "call": "embeddings"})
 
     def models_request(self, channel: ChannelRecord) -> UpstreamRequest | None:
         return UpstreamRequest("GET", "mock://models", {}, b"", meta={"dialect": self.dialect_for(channel)})
@@ -118,6 +129,9 @@ class MockTransport:
         codec = _CODECS.get(request.meta.get("dialect", "openai"), _CODECS["openai"])
         if request.method == "GET":
             return MockResponse(200, "application/json", [orjson.dumps(codec.models())], 0.0)
+        if request.meta.get("call") == "embeddings":
+            status, answer = mock_embeddings.reply(codec.name, request.body, request.meta.get("model", ""))
+            return MockResponse(status, "application/json", [orjson.dumps(answer)], 0.0)
         try:
             body = orjson.loads(request.body)
         except orjson.JSONDecodeError:

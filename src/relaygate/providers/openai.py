@@ -1,8 +1,9 @@
 """Any OpenAI-compatible upstream: OpenAI, DeepSeek, vLLM, Ollama, other relays.
 
 ``base_url`` is the upstream's root without ``/v1`` (``https://api.openai.com``); the provider appends
-``/v1/chat/completions``. A base URL that already ends in ``/v1`` is accepted as well, so that
-``http://host:8000/v1`` copied from a vLLM README does not end up as ``/v1/v1``.
+``/v1/chat/completions`` (``/v1/embeddings`` for embeddings). A base URL that already ends in ``/v1``
+is accepted as well, so that ``http://host:8000/v1`` copied from a vLLM README does not end up as
+``/v1/v1``.
 """
 
 from __future__ import annotations
@@ -39,3 +40,12 @@ class OpenAIProvider:
     def models_request(self, channel: ChannelRecord) -> UpstreamRequest | None:
         headers = {"Authorization": "Bearer " + channel.api_key} if channel.api_key else {}
         return UpstreamRequest("GET", api_root(channel.base_url) + "/models", headers, b"")
+
+    def embeddings_dialect(self, channel: ChannelRecord) -> str:
+        return "openai"
+
+    def embeddings_request(self, channel: ChannelRecord, body: bytes, *, model: str) -> UpstreamRequest:
+        headers = {"Content-Type": "application/json"}
+        if channel.api_key:
+            headers["Authorization"] = "Bearer " + channel.api_key
+        return UpstreamRequest("POST", api_root(channel.base_url) + "/embeddings", headers, body)

@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from relaygate.providers.anthropic import AnthropicProvider
 from relaygate.providers.azure import AzureProvider
-from relaygate.providers.base import ChatProvider
+from relaygate.providers.base import ChatProvider, EmbeddingsProvider
 from relaygate.providers.gemini import GeminiProvider
 from relaygate.providers.mock import MockProvider
 from relaygate.providers.openai import OpenAIProvider
@@ -32,6 +32,12 @@ class ChecksOptions(Protocol):
 
 def provider_for(kind: str) -> ChatProvider:
     return _PROVIDERS[kind]
+
+
+def embeddings_provider_for(kind: str) -> EmbeddingsProvider | None:
+    """The kind's embeddings ability, or None when it has none (Anthropic)."""
+    provider = _PROVIDERS[kind]
+    return provider if isinstance(provider, EmbeddingsProvider) else None
 
 
 def known_kinds() -> tuple[str, ...]:

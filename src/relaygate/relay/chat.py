@@ -9,27 +9,18 @@ answer back (``relay/exchange.py``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from typing import Any
 
 import orjson
 
-from relaygate.billing.pricing import estimate_cost
-from relaygate.billing.rules import EndReason
 from relaygate.core.chat import ChatRequest
 from relaygate.core.media import inline_media
 from relaygate.dialects.base import Dialect
 from relaygate.dialects.registry import dialect
-from relaygate.errors import (
-    InsufficientQuota,
-    ModelNotFound,
-    NoChannelAvailable,
-    PriceMissing,
-    UpstreamError,
-    UpstreamRejected,
-)
+from relaygate.errors import ModelNotFound
 from relaygate.providers.registry import provider_for
+from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
 from relaygate.relay.exchange import (
     AccountingUnavailable,
@@ -40,16 +31,13 @@ from relaygate.relay.exchange import (
     RelayResult,
     StreamResult,
 )
-from relaygate.relay.media import MediaFetcher
+from relaygate.relay.failover import settled, try_in_order
+from relaygate.relay.media import MediaFetcher, MediaFetchError
 from relaygate.relay.meter import Meter
 from relaygate.relay.services import Services
-from relaygate.storage.recorder import RecorderError
+from relaygate.routing.records import ChannelRecord
 
 __all__ = ["AccountingUnavailable", "ChatRelay", "JsonResult", "RelayResult", "StreamResult"]
-
-# Statuses after which the next channel is tried: the upstream is down, overloaded, or refuses our
-# credentials or the model (a channel misconfiguration), none of which the client can fix.
-_FAILOVER_STATUSES = frozenset({401, 403, 404, 408, 409, 429})
 
 
 class ChatRelay:
@@ -69,66 +57,40 @@ class ChatRelay:
         if not snapshot.router.serves(call.model):
             raise ModelNotFound(f"The model '{call.model}' does not exist or you do not have access to it.",
                                 param="model")
-        self._price_and_reserve(call, raw)
-        try:
-            return await self._try_candidates(call, raw)
-        except BaseException:
-            if not call.finished:  # an unexpected error: settle so that no reservation is left open
-                await self._finish_failed(call, Failure(UpstreamError("internal error"), EndReason.UPSTREAM_ERROR))
-            raise
+        price_and_reserve(self._services, call, input_tokens=len(raw) // 4,
+                          output_tokens=_max_output_tokens(call.body, self._services.settings.reserve_output_tokens))
+        return await settled(self._meter, call, self._try_candidates(call, raw))
 
-    async def _try_candidates(self, call: Call, raw: bytes) -> RelayResult:
+    async def _try_candidates(self, call: Call, raw: bytes) -> RelayResult | Failure:
         candidates = self._services.snapshots.current.router.candidates(call.model, self._max_attempts)
         client = dialect(call.dialect)
         wants_usage = _wants_usage(call.body)
         bodies = _Bodies(call, raw, client, wants_usage, self._media)
-        failure = Failure(NoChannelAvailable("No channel is available for this model right now."),
-                          EndReason.NO_CHANNEL)
-        for channel, upstream_model in candidates:
-            call.attempts += 1
-            call.channel, call.upstream_model = channel, upstream_model
+
+        async def attempt(channel: ChannelRecord, upstream_model: str) -> RelayResult | Failure:
             provider = provider_for(channel.type)
             leg = Leg(client, dialect(provider.dialect_for(channel)))
-            body = await bodies.for_upstream(leg.upstream, upstream_model)
+            try:
+                body = await bodies.for_upstream(leg.upstream, upstream_model)
+            except MediaFetchError:
+                if call.attempts == 1:  # no upstream was tried: refused like any other bad input, unbilled
+                    self._refuse(call)  # and without a usage record (docs/billing.md)
+                raise
             request = provider.chat_request(channel, body, stream=call.stream, model=upstream_model,
                                             client_headers=call.client_headers)
             request.connect_timeout = self._connect_timeout
             request.read_timeout = self._stream_timeout if call.stream else self._first_byte_timeout
             transport = provider.transport_for(channel) or self._services.http
-            outcome = await self._exchange.attempt(call, channel, leg, transport, request, wants_usage)
-            if isinstance(outcome, Failure):
-                failure = outcome
-                if isinstance(outcome.error, UpstreamRejected) and outcome.error.status not in _FAILOVER_STATUSES:
-                    break
-                continue
-            return outcome
-        await self._finish_failed(call, failure)
-        raise failure.error
+            return await self._exchange.attempt(call, channel, leg, transport, request, wants_usage)
 
-    def _price_and_reserve(self, call: Call, raw: bytes) -> None:
-        services = self._services
-        price = services.snapshots.current.prices.lookup(call.model)
-        if price is None and services.settings.unpriced_models == "reject":
-            raise PriceMissing(f"The model '{call.model}' has no price set; ask the operator to add one.",
-                               param="model")
-        call.price = price
-        quota = call.key.quota_nano
-        if quota is None:
-            return
-        amount = 0
-        if price is not None:
-            amount = price.per_call if price.per_call is not None else estimate_cost(
-                price, len(raw) // 4, _max_output_tokens(call.body, services.settings.reserve_output_tokens))
-        reservation = services.ledger.reserve(call.key.id, quota, amount)
-        if reservation is None:
-            raise InsufficientQuota("You exceeded your current quota, please check your plan and billing details.")
-        call.reservation = reservation
+        return await try_in_order(call, candidates, attempt)
 
-    async def _finish_failed(self, call: Call, failure: Failure) -> None:
-        # Nothing was billed; if the record cannot be stored the client still gets the upstream failure.
-        with contextlib.suppress(RecorderError):
-            await self._meter.finish(call, failure.reason, status=failure.error.status,
-                                     error_code=failure.error.code)
+    def _refuse(self, call: Call) -> None:
+        """End a call that relaygate itself refused before any upstream saw it: its reservation is
+        released and no usage record is written."""
+        if call.reservation is not None:
+            self._services.ledger.refund(call.reservation)
+        call.finished = True
 
 
 class _Bodies:

@@ -8,7 +8,7 @@ model. Either way the usage record is committed before the client's last byte.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ import orjson
 
 from relaygate.billing.rules import EndReason
 from relaygate.dialects.base import Dialect, PassthroughTap
-from relaygate.errors import GatewayError, RateLimited, UpstreamError, UpstreamTimeout
+from relaygate.errors import GatewayError, RateLimited, UpstreamError, UpstreamRejected, UpstreamTimeout
 from relaygate.providers.base import (
     Transport,
     UpstreamBodyTooLarge,
@@ -88,6 +88,17 @@ class Exchange:
 
     async def attempt(self, call: Call, channel: ChannelRecord, leg: Leg, transport: Transport,
                       request: UpstreamRequest, client_wants_usage: bool) -> RelayResult | Failure:
+        response = await self.send(channel, transport, request, leg.upstream.parse_upstream_error)
+        if isinstance(response, Failure):
+            return response
+        if call.stream and response.content_type.startswith("text/event-stream"):
+            return await self._open_stream(call, channel, leg, response, client_wants_usage)
+        return await self._complete(call, channel, leg, response)
+
+    async def send(self, channel: ChannelRecord, transport: Transport, request: UpstreamRequest,
+                   parse_error: Callable[[int, bytes], UpstreamRejected]) -> UpstreamResponse | Failure:
+        """The upstream's response when its status is a success; else why the attempt failed (an upstream
+        4xx the client can fix is read with ``parse_error``, the upstream dialect's)."""
         try:
             response = await transport.send(request)
         except UpstreamReadTimeout:
@@ -96,16 +107,26 @@ class Exchange:
             return self._failed(channel, UpstreamError("The upstream could not be reached."),
                                 EndReason.UPSTREAM_ERROR)
         if response.status >= 400:
-            return await self._refused(channel, leg, response)
-        if call.stream and response.content_type.startswith("text/event-stream"):
-            return await self._open_stream(call, channel, leg, response, client_wants_usage)
-        return await self._complete(call, channel, leg, response)
+            return await self._refused(channel, parse_error, response)
+        return response
+
+    async def read(self, channel: ChannelRecord, response: UpstreamResponse) -> bytes | Failure:
+        """A whole answer's body, within the size limit and the read timeout."""
+        try:
+            return await response.read(self._body_limit)
+        except UpstreamReadTimeout:
+            return self._failed(channel, UpstreamTimeout("The upstream did not finish its answer in time."),
+                                EndReason.TIMEOUT)
+        except (UpstreamConnectError, UpstreamBodyTooLarge):
+            return self._failed(channel, UpstreamError("The upstream's answer was broken off or too large."),
+                                EndReason.UPSTREAM_ERROR)
 
     def _failed(self, channel: ChannelRecord, error: GatewayError, reason: EndReason) -> Failure:
         self._health.failure(channel.id)
         return Failure(error, reason)
 
-    async def _refused(self, channel: ChannelRecord, leg: Leg, response: UpstreamResponse) -> Failure:
+    async def _refused(self, channel: ChannelRecord, parse_error: Callable[[int, bytes], UpstreamRejected],
+                       response: UpstreamResponse) -> Failure:
         try:
             raw = await response.read(_ERROR_BODY_LIMIT)
         except (UpstreamBodyTooLarge, UpstreamConnectError, UpstreamReadTimeout):
@@ -122,20 +143,15 @@ class Exchange:
                                                        "channel.", code="upstream_auth_failed"),
                                 EndReason.UPSTREAM_ERROR)
         self._health.success(channel.id)
-        return Failure(leg.upstream.parse_upstream_error(status, raw), EndReason.REJECTED)
+        return Failure(parse_error(status, raw), EndReason.REJECTED)
 
     # --- a whole answer -----------------------------------------------------------------------
 
     async def _complete(self, call: Call, channel: ChannelRecord, leg: Leg,
                         response: UpstreamResponse) -> RelayResult | Failure:
-        try:
-            payload = await response.read(self._body_limit)
-        except UpstreamReadTimeout:
-            return self._failed(channel, UpstreamTimeout("The upstream did not finish its answer in time."),
-                                EndReason.TIMEOUT)
-        except (UpstreamConnectError, UpstreamBodyTooLarge):
-            return self._failed(channel, UpstreamError("The upstream's answer was broken off or too large."),
-                                EndReason.UPSTREAM_ERROR)
+        payload = await self.read(channel, response)
+        if isinstance(payload, Failure):
+            return payload
         call.first_byte_at = time.monotonic()
         parsed = _loads_or_none(payload)
         if leg.translating:
@@ -223,7 +239,7 @@ class Exchange:
                                      produced_text=tap.generated_text(), delivered=delivered,
                                      error_code=None if reason is EndReason.DONE else reason.value)
         except RecorderError:
-            return leg.client.stream_error_frame(AccountingUnavailable(_NOT_ACCOUNTED), call.request_id)
+            return _error_frame(leg, tap, AccountingUnavailable(_NOT_ACCOUNTED), call.request_id)
         if reason is EndReason.DONE:
             return tap.final_frame()
         if reason is EndReason.UPSTREAM_ERROR:
@@ -232,7 +248,15 @@ class Exchange:
                                if reason is EndReason.TIMEOUT
                                else UpstreamError("The upstream ended the stream before the answer was complete.",
                                                   code="stream_cut"))
-        return leg.client.stream_error_frame(error, call.request_id)
+        return _error_frame(leg, tap, error, call.request_id)
+
+
+def _error_frame(leg: Leg, tap: PassthroughTap | TranslatingTap, error: GatewayError, request_id: str) -> bytes:
+    """The client's in-stream error event. A translated stream frames it itself: its framing knows what
+    came before (a JSON-array stream must stay one well-formed array)."""
+    if isinstance(tap, TranslatingTap):
+        return tap.error_frame(error, request_id)
+    return leg.client.stream_error_frame(error, request_id)
 
 
 def _loads_or_none(payload: bytes) -> Any:

@@ -34,8 +34,12 @@ class Meter:
         self._services = services
 
     async def finish(self, call: Call, reason: EndReason, *, status: int, usage: Usage | None = None,
-                     produced_text: str = "", delivered: bool = False, error_code: str | None = None) -> None:
-        """Settle the reservation and commit the record; raises ``RecorderError`` if it cannot be stored."""
+                     produced_text: str = "", delivered: bool = False, error_code: str | None = None,
+                     estimated: Usage | None = None) -> None:
+        """Settle the reservation and commit the record; raises ``RecorderError`` if it cannot be stored.
+
+        ``usage`` is the upstream's report; without one, ``estimated`` (the use case's own offline count)
+        or else the chat estimate of ``estimate_usage`` is billed, recorded as estimated."""
         if call.finished:
             return
         call.finished = True
@@ -43,7 +47,7 @@ class Meter:
         billable = charges(reason, delivered=delivered, per_call=per_call)
         source = "upstream" if usage is not None else "none"
         if usage is None and billable and not per_call:
-            usage = estimate_usage(call, produced_text)
+            usage = estimated if estimated is not None else estimate_usage(call, produced_text)
             source = "estimated"
         usage = usage or Usage()
         cost = cost_of(call.price, usage) if billable and call.price is not None else 0

@@ -24,6 +24,7 @@ from relaygate.core.stream import (
 )
 from relaygate.core.usage import Usage
 from relaygate.dialects.base import Dialect
+from relaygate.errors import GatewayError
 from relaygate.sse import SSEDecoder, SSEEvent
 
 
@@ -32,6 +33,7 @@ class TranslatingTap:
         self._upstream = upstream
         self._sse = SSEDecoder()
         self._decoder = upstream.stream_decoder()
+        self._client = client
         self._encoder = client.stream_encoder(model, include_usage)
         self._framing = client.sse_framing()
         self._held = b""
@@ -60,6 +62,12 @@ class TranslatingTap:
 
     def final_frame(self) -> bytes:
         return self._held + self._framing.end()
+
+    def error_frame(self, error: GatewayError, request_id: str) -> bytes:
+        """The client dialect's in-stream error event for ``error``, framed as this stream's next event
+        (in a JSON-array stream: the array's last element, whether or not anything came before it)."""
+        _, body = self._client.error_body(error, request_id)
+        return self._framing.frame(None, orjson.loads(body))
 
     def _upstream_event(self, event: SSEEvent) -> bytes:
         if event.data is None or self.upstream_ended:

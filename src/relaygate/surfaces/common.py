@@ -15,12 +15,14 @@ from relaygate.auth.records import KeyRecord
 from relaygate.dialects.base import Dialect
 from relaygate.errors import BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest
 from relaygate.relay.chat import ChatRelay, JsonResult, RelayResult
+from relaygate.relay.embeddings import EmbeddingsRelay
 from relaygate.relay.services import Services
 
 log = logging.getLogger("relaygate.surfaces")
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 CHAT_RELAY: web.AppKey[ChatRelay] = web.AppKey("chat_relay", ChatRelay)
+EMBEDDINGS_RELAY: web.AppKey[EmbeddingsRelay] = web.AppKey("embeddings_relay", EmbeddingsRelay)
 REQUEST_ID_HEADER = "X-Request-Id"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,6 +1,7 @@
 """The Gemini surface: ``models/{model}:generateContent``, ``:streamGenerateContent`` (``alt=sse`` or
-the JSON-array form), ``:countTokens``, and the model list, under ``/v1beta`` and ``/v1`` (the
-``google-genai`` SDK uses ``v1`` by default). Any model reaches it, whichever format its channel speaks.
+the JSON-array form), ``:countTokens``, ``:embedContent``, ``:batchEmbedContents``, and the model list,
+under ``/v1beta`` and ``/v1`` (the ``google-genai`` SDK uses ``v1`` by default). Any model reaches it,
+whichever format its channel speaks.
 
 Keys come as ``x-goog-api-key``, ``?key=``, or ``Authorization: Bearer``.
 """
@@ -16,12 +17,14 @@ from relaygate.auth.keys import bearer_token
 from relaygate.auth.records import KeyRecord
 from relaygate.billing.tokenizer import count_chat_prompt
 from relaygate.dialects.gemini.adapter import GEMINI, GEMINI_JSON_ARRAY
+from relaygate.dialects.gemini.embeddings import check_gemini_batch_request, check_gemini_embed_request
 from relaygate.dialects.gemini.request import gemini_request_to_core
 from relaygate.dialects.openai.convert import core_request_to_openai
 from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound, ShuttingDown
 from relaygate.relay.call import Call
 from relaygate.surfaces.common import (
     CHAT_RELAY,
+    EMBEDDINGS_RELAY,
     client_ip,
     json_response,
     read_json_object,
@@ -76,6 +79,8 @@ async def model_action(request: web.Request) -> web.StreamResponse:
         return await _generate(request, model, stream=action == "streamGenerateContent")
     if action == "countTokens":
         return await _count_tokens(request, model)
+    if action in ("embedContent", "batchEmbedContents"):
+        return await _embed(request, model, batch=action == "batchEmbedContents")
     raise NotFound(f"The method '{action}' is not served here.", code="unknown_url")
 
 
@@ -94,6 +99,25 @@ async def _generate(request: web.Request, model: str, *, stream: bool) -> web.St
     result = await request.app[CHAT_RELAY].relay(call, raw)
     if json_array:
         return await send_result(request, result, rid, GEMINI_JSON_ARRAY, stream_type="application/json")
+    return await send_result(request, result, rid, GEMINI)
+
+
+async def _embed(request: web.Request, model: str, *, batch: bool) -> web.StreamResponse:
+    services = services_of(request)
+    rid = request_id(request)
+    if services.draining:
+        raise ShuttingDown("The gateway is shutting down; retry on another instance.")
+    key = authenticated_key(request)
+    body, raw = await read_json_object(request, services.settings.max_body_bytes)
+    if batch:
+        check_gemini_batch_request(body, model)
+    else:
+        check_gemini_embed_request(body)
+    check_model(key, model)
+    call = Call(request_id=rid, surface="gemini.batch_embed" if batch else "gemini.embed", model=model,
+                stream=False, key=key, client_ip=client_ip(request), body=body,
+                dialect="gemini" if batch else "gemini-single")
+    result = await request.app[EMBEDDINGS_RELAY].relay(call, raw)
     return await send_result(request, result, rid, GEMINI)
 
 

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible surface: chat completions, models, and the dashboard balance endpoints."""
+"""The OpenAI-compatible surface: chat completions, embeddings, models, and the dashboard balance
+endpoints."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from relaygate.auth.keys import bearer_token
 from relaygate.auth.records import KeyRecord
 from relaygate.billing.money import NANO_PER_USD
 from relaygate.dialects.openai.adapter import OPENAI
+from relaygate.dialects.openai.embeddings import check_openai_embeddings_request
 from relaygate.dialects.openai.errors import error_body
 from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound, ShuttingDown
 from relaygate.relay.call import Call
 from relaygate.surfaces import anthropic, gemini
 from relaygate.surfaces.common import (
     CHAT_RELAY,
+    EMBEDDINGS_RELAY,
     client_ip,
     json_response,
     read_json_object,
@@ -79,6 +82,22 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     call = Call(request_id=rid, surface="openai.chat", model=model, stream=stream, key=key,
                 client_ip=client_ip(request), body=body)
     result = await request.app[CHAT_RELAY].relay(call, raw)
+    return await send_result(request, result, rid, OPENAI)
+
+
+@openai_errors
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    services = services_of(request)
+    rid = request_id(request)
+    if services.draining:
+        raise ShuttingDown("The gateway is shutting down; retry on another instance.")
+    key = _authenticated_key(request)
+    body, raw = await read_json_object(request, services.settings.max_body_bytes)
+    model = check_openai_embeddings_request(body)
+    check_model(key, model)
+    call = Call(request_id=rid, surface="openai.embeddings", model=model, stream=False, key=key,
+                client_ip=client_ip(request), body=body)
+    result = await request.app[EMBEDDINGS_RELAY].relay(call, raw)
     return await send_result(request, result, rid, OPENAI)
 
 
@@ -153,6 +172,7 @@ async def unknown_route(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     for prefix in ("/v1", ""):
         app.router.add_post(prefix + "/chat/completions", chat_completions)
+        app.router.add_post(prefix + "/embeddings", embeddings)
         app.router.add_get(prefix + "/dashboard/billing/subscription", billing_subscription)
         app.router.add_get(prefix + "/dashboard/billing/usage", billing_usage)
     app.router.add_get("/v1/models", list_models)

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from relaygate.dialects.anthropic.shared import ERROR_KIND_OUT
+from relaygate.dialects.anthropic.shared import ERROR_KIND_IN, ERROR_KIND_OUT
 from relaygate.errors import GatewayError, UpstreamRejected, scrub
 
 _BY_STATUS = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
@@ -56,4 +56,9 @@ def parse_upstream_error(status: int, body: bytes) -> UpstreamRejected:
             message = scrub(err["message"])
         if isinstance(err.get("type"), str):
             error_kind = err["type"]
-    return UpstreamRejected(status, message, code=None, param=None, error_type=error_kind)
+    # Anthropic's error type is not another dialect's: it travels as the neutral kind, which each client
+    # dialect renders in its own words (this one's ``error_type`` maps it back).
+    rejected = UpstreamRejected(status, message, code=None, param=None, error_type=None)
+    if error_kind in ERROR_KIND_IN:
+        rejected.kind = ERROR_KIND_IN[error_kind]
+    return rejected

@@ -36,20 +36,30 @@ class GeminiSSEFraming:
 
 
 class GeminiArrayFraming:
-    """The default ``streamGenerateContent`` form: one JSON array delivered element by element."""
+    """The default ``streamGenerateContent`` form: one JSON array delivered element by element. An error
+    element (``{"error": ...}``) is the last one: it closes the array, so that the body stays one JSON
+    array whether the stream ends normally or not."""
 
     def __init__(self) -> None:
         self._opened = False
+        self._closed = False
 
     def frame(self, name: str | None, payload: dict[str, Any]) -> bytes:
+        if self._closed:
+            return b""
         prefix = b",\r\n" if self._opened else b"["
         self._opened = True
+        if "error" in payload and "candidates" not in payload:
+            self._closed = True
+            return prefix + orjson.dumps(payload) + b"]"
         return prefix + orjson.dumps(payload)
 
     def terminal(self, name: str | None, payload: dict[str, Any]) -> bool:
         return _has_finish(payload)
 
     def end(self) -> bytes:
+        if self._closed:
+            return b""
         return b"]" if self._opened else b"[]"
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from relaygate.dialects.gemini.shared import ERROR_KIND_IN
 from relaygate.errors import GatewayError, UpstreamRejected, scrub
 
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
@@ -52,4 +53,9 @@ def parse_upstream_error(status: int, body: bytes) -> UpstreamRejected:
             message = scrub(err["message"])
         if isinstance(err.get("status"), str):
             status_word = err["status"]
-    return UpstreamRejected(status, message, code=None, param=None, error_type=status_word)
+    # Google's status word is not another dialect's error type: it travels as the neutral kind, which
+    # each client dialect renders in its own words (OpenAI's ``type``, Anthropic's ``error.type``).
+    rejected = UpstreamRejected(status, message, code=None, param=None, error_type=None)
+    if status_word in ERROR_KIND_IN:
+        rejected.kind = ERROR_KIND_IN[status_word]
+    return rejected

@@ -1,0 +1,29 @@
+"""What a call must pass after the gate and before any upstream is tried: a price, and a reservation
+of its estimated cost against the key's quota (docs/billing.md)."""
+
+from __future__ import annotations
+
+from relaygate.billing.pricing import estimate_cost
+from relaygate.errors import InsufficientQuota, PriceMissing
+from relaygate.relay.call import Call
+from relaygate.relay.services import Services
+
+
+def price_and_reserve(services: Services, call: Call, *, input_tokens: int, output_tokens: int) -> None:
+    """Set ``call.price`` and ``call.reservation``; the estimate is the per-call price, or what the
+    given token counts would cost. Raises ``PriceMissing`` or ``InsufficientQuota``."""
+    price = services.snapshots.current.prices.lookup(call.model)
+    if price is None and services.settings.unpriced_models == "reject":
+        raise PriceMissing(f"The model '{call.model}' has no price set; ask the operator to add one.",
+                           param="model")
+    call.price = price
+    quota = call.key.quota_nano
+    if quota is None:
+        return
+    amount = 0
+    if price is not None:
+        amount = price.per_call if price.per_call is not None else estimate_cost(price, input_tokens, output_tokens)
+    reservation = services.ledger.reserve(call.key.id, quota, amount)
+    if reservation is None:
+        raise InsufficientQuota("You exceeded your current quota, please check your plan and billing details.")
+    call.reservation = reservation
