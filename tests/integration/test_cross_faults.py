@@ -6,6 +6,7 @@ first byte fail over across dialects, or reach the client in its shape without a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -379,8 +380,10 @@ def test_an_upstream_refusal_is_relayed_in_the_clients_shape_scrubbed(http: http
 
 def test_an_upstream_slower_than_the_timeout_is_504_in_the_clients_shape(gateway: Gateway, gemini_fake: FakeGemini,
                                                                          db: GatewayDB) -> None:
-    gemini_fake.set("gm", delay_s=TIMEOUT_S * 3)
+    delay = TIMEOUT_S * 1.5
+    gemini_fake.set("gm", delay_s=delay)
     rid = new_rid("slow")
+    started = time.monotonic()
     with (anthropic.Anthropic(api_key=KEY, base_url=gateway.url, max_retries=0, timeout=30) as client,
           pytest.raises(anthropic.APIStatusError) as caught):
         client.messages.create(model=FLASH, max_tokens=10, messages=[{"role": "user", "content": "hi"}],
@@ -390,6 +393,8 @@ def test_an_upstream_slower_than_the_timeout_is_504_in_the_clients_shape(gateway
     assert (body["error"]["type"], body["error"]["code"]) == ("timeout_error", "upstream_timeout")
     row = db.usage(rid)
     assert (row["end_reason"], row["cost_nano"]) == ("timeout", 0)
+    # Let the fake's delayed handler finish before the module stops the fake (no task left pending).
+    time.sleep(max(0.0, started + delay + 0.2 - time.monotonic()))
 
 
 def test_a_client_leaving_a_translated_stream_is_recorded_as_client_gone(

@@ -161,10 +161,13 @@ class Recorder:
         self._refresh_every_s = refresh_every_s
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._last_refresh = 0.0
+        self._last_batch = 0
         self._sqlite_path = _sqlite_file(engine)
         self._sqlite: _SqliteWriter | None = None
 
     def start(self) -> None:
+        if not self._last_refresh:  # the period counts from now, not from the clock's origin
+            self._last_refresh = self._clock()
         self._task = asyncio.create_task(self._run(), name="relaygate-recorder")
 
     async def stop(self) -> None:
@@ -193,6 +196,10 @@ class Recorder:
             except TimeoutError:
                 await self._refresh_if_due()
                 continue
+            if self._last_batch > 1:
+                # Under concurrency, let the requests that are ready in this loop iteration queue
+                # their records too: fewer, larger commits (a request alone never waits for this).
+                await asyncio.sleep(0)
             batch: list[_Item] = []
             if item is None:
                 stopping = True
@@ -204,6 +211,7 @@ class Recorder:
                     stopping = True
                     continue
                 batch.append(nxt)
+            self._last_batch = len(batch)
             if batch:
                 await self._commit(batch)
             await self._refresh_if_due()
