@@ -15,10 +15,11 @@ from relaygate.auth.keys import bearer_token
 from relaygate.auth.records import KeyRecord
 from relaygate.billing.tokenizer import count_chat_prompt, count_text
 from relaygate.dialects.anthropic.adapter import ANTHROPIC
-from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, ShuttingDown
+from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound
 from relaygate.relay.call import Call
 from relaygate.surfaces.common import (
     CHAT_RELAY,
+    accept_call,
     client_ip,
     json_response,
     read_json_object,
@@ -73,12 +74,7 @@ def validate_messages_body(body: dict[str, Any], *, counting: bool = False) -> t
 
 @anthropic_errors
 async def messages(request: web.Request) -> web.StreamResponse:
-    services = services_of(request)
-    rid = request_id(request)
-    if services.draining:
-        raise ShuttingDown("The gateway is shutting down; retry on another instance.")
-    key = authenticated_key(request)
-    body, raw = await read_json_object(request, services.settings.max_body_bytes)
+    rid, key, body, raw = await accept_call(request, authenticated_key)
     model, stream = validate_messages_body(body)
     check_model(key, model)
     headers = {name: request.headers[name] for name in _PASSTHROUGH_HEADERS if name in request.headers}

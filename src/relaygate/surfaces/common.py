@@ -13,7 +13,7 @@ from aiohttp import web
 
 from relaygate.auth.records import KeyRecord
 from relaygate.dialects.base import Dialect
-from relaygate.errors import BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest
+from relaygate.errors import BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest, ShuttingDown
 from relaygate.relay.chat import ChatRelay, JsonResult, RelayResult
 from relaygate.relay.embeddings import EmbeddingsRelay
 from relaygate.relay.services import Services
@@ -160,3 +160,17 @@ async def send_result(request: web.Request, result: RelayResult, rid: str, diale
     finally:
         await body.aclose()  # type: ignore[attr-defined]
     return stream
+
+
+async def accept_call(request: web.Request,
+                      authenticate: Callable[[web.Request], KeyRecord]) -> tuple[str, KeyRecord, dict[str, Any], bytes]:
+    """What every relayed call does first: refuse while draining, authenticate (before reading the
+    body, so an unknown caller cannot make us read 32 MiB), and read the bounded JSON body.
+    Returns the request id, the key, the parsed body and its raw bytes."""
+    services = services_of(request)
+    rid = request_id(request)
+    if services.draining:
+        raise ShuttingDown("The gateway is shutting down; retry on another instance.")
+    key = authenticate(request)
+    body, raw = await read_json_object(request, services.settings.max_body_bytes)
+    return rid, key, body, raw

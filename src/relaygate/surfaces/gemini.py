@@ -20,11 +20,12 @@ from relaygate.dialects.gemini.adapter import GEMINI, GEMINI_JSON_ARRAY
 from relaygate.dialects.gemini.embeddings import check_gemini_batch_request, check_gemini_embed_request
 from relaygate.dialects.gemini.request import gemini_request_to_core
 from relaygate.dialects.openai.convert import core_request_to_openai
-from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound, ShuttingDown
+from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound
 from relaygate.relay.call import Call
 from relaygate.surfaces.common import (
     CHAT_RELAY,
     EMBEDDINGS_RELAY,
+    accept_call,
     client_ip,
     json_response,
     read_json_object,
@@ -85,12 +86,7 @@ async def model_action(request: web.Request) -> web.StreamResponse:
 
 
 async def _generate(request: web.Request, model: str, *, stream: bool) -> web.StreamResponse:
-    services = services_of(request)
-    rid = request_id(request)
-    if services.draining:
-        raise ShuttingDown("The gateway is shutting down; retry on another instance.")
-    key = authenticated_key(request)
-    body, raw = await read_json_object(request, services.settings.max_body_bytes)
+    rid, key, body, raw = await accept_call(request, authenticated_key)
     validate_contents(body)
     check_model(key, model)
     json_array = stream and request.query.get("alt") != "sse"
@@ -103,12 +99,7 @@ async def _generate(request: web.Request, model: str, *, stream: bool) -> web.St
 
 
 async def _embed(request: web.Request, model: str, *, batch: bool) -> web.StreamResponse:
-    services = services_of(request)
-    rid = request_id(request)
-    if services.draining:
-        raise ShuttingDown("The gateway is shutting down; retry on another instance.")
-    key = authenticated_key(request)
-    body, raw = await read_json_object(request, services.settings.max_body_bytes)
+    rid, key, body, raw = await accept_call(request, authenticated_key)
     if batch:
         check_gemini_batch_request(body, model)
     else:

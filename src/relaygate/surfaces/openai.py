@@ -16,15 +16,15 @@ from relaygate.billing.money import NANO_PER_USD
 from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.embeddings import check_openai_embeddings_request
 from relaygate.dialects.openai.errors import error_body
-from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound, ShuttingDown
+from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound
 from relaygate.relay.call import Call
 from relaygate.surfaces import anthropic, gemini
 from relaygate.surfaces.common import (
     CHAT_RELAY,
     EMBEDDINGS_RELAY,
+    accept_call,
     client_ip,
     json_response,
-    read_json_object,
     request_id,
     send_result,
     services_of,
@@ -71,12 +71,7 @@ def validate_chat_body(body: dict[str, Any]) -> tuple[str, bool]:
 
 @openai_errors
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    services = services_of(request)
-    rid = request_id(request)
-    if services.draining:
-        raise ShuttingDown("The gateway is shutting down; retry on another instance.")
-    key = _authenticated_key(request)
-    body, raw = await read_json_object(request, services.settings.max_body_bytes)
+    rid, key, body, raw = await accept_call(request, _authenticated_key)
     model, stream = validate_chat_body(body)
     check_model(key, model)
     call = Call(request_id=rid, surface="openai.chat", model=model, stream=stream, key=key,
@@ -87,12 +82,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 @openai_errors
 async def embeddings(request: web.Request) -> web.StreamResponse:
-    services = services_of(request)
-    rid = request_id(request)
-    if services.draining:
-        raise ShuttingDown("The gateway is shutting down; retry on another instance.")
-    key = _authenticated_key(request)
-    body, raw = await read_json_object(request, services.settings.max_body_bytes)
+    rid, key, body, raw = await accept_call(request, _authenticated_key)
     model = check_openai_embeddings_request(body)
     check_model(key, model)
     call = Call(request_id=rid, surface="openai.embeddings", model=model, stream=False, key=key,
