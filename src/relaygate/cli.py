@@ -1,4 +1,4 @@
-"""``relaygate serve | migrate | admin-key | keys | channels | usage``."""
+"""``relaygate serve | migrate | admin-key | keys | channels | prices | usage``."""
 
 from __future__ import annotations
 

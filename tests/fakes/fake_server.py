@@ -53,73 +53,26 @@ class RecordedRequest:
         return orjson.loads(self.body)
 
 
-class FakeServer(Generic[B]):
-    """A fake upstream. ``start()`` serves it from a background thread with its own event loop."""
+class LoopbackServer:
+    """An aiohttp app served on loopback from its own thread and event loop, for fake upstreams.
+    Subclasses provide ``app()``; ``port`` 0 picks a free port, known after ``start()``."""
 
-    name = "fake"
+    name = "fake-upstream"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
-        self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._behaviors: dict[str, B] = {}
-        self._scripts: dict[str, deque[B]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
-        self.active_streams = 0
-        self.finished_streams = 0
-
-    # --- to fill in ------------------------------------------------------------------------------
-
-    def default_behavior(self) -> B:
-        raise NotImplementedError
-
-    def app(self) -> web.Application:
-        raise NotImplementedError
-
-    # --- control (from the test's thread) --------------------------------------------------------
 
     @property
     def url(self) -> str:
         """The root, as a channel's ``base_url`` wants it."""
         return f"http://{self.host}:{self.port}"
 
-    def channel_url(self, prefix: str) -> str:
-        return f"{self.url}/{prefix}"
-
-    def set(self, prefix: str = "", behavior: B | None = None, **changes: Any) -> B:
-        """Set what requests under ``prefix`` get; ``changes`` apply over ``behavior`` (or the default)."""
-        chosen = (behavior or self.default_behavior()).replace(**changes)
-        with self._lock:
-            self._behaviors[prefix] = chosen
-        return chosen
-
-    def script(self, prefix: str, *behaviors: B) -> None:
-        """Queue behaviours for the next requests under ``prefix``, one each, before the set one."""
-        with self._lock:
-            self._scripts.setdefault(prefix, deque()).extend(behaviors)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._requests.clear()
-            self._behaviors.clear()
-            self._scripts.clear()
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def requests_for(self, prefix: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.prefix == prefix]
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self._requests.clear()
-
-    # --- serving ---------------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        raise NotImplementedError
 
     def start(self) -> Self:
         ready = threading.Event()
@@ -175,6 +128,61 @@ class FakeServer(Generic[B]):
     async def _shutdown(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+class FakeServer(LoopbackServer, Generic[B]):
+    """A fake upstream. ``start()`` serves it from a background thread with its own event loop."""
+
+    name = "fake"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._behaviors: dict[str, B] = {}
+        self._scripts: dict[str, deque[B]] = {}
+        self.active_streams = 0
+        self.finished_streams = 0
+
+    # --- to fill in ------------------------------------------------------------------------------
+
+    def default_behavior(self) -> B:
+        raise NotImplementedError
+
+    # --- control (from the test's thread) --------------------------------------------------------
+
+    def channel_url(self, prefix: str) -> str:
+        return f"{self.url}/{prefix}"
+
+    def set(self, prefix: str = "", behavior: B | None = None, **changes: Any) -> B:
+        """Set what requests under ``prefix`` get; ``changes`` apply over ``behavior`` (or the default)."""
+        chosen = (behavior or self.default_behavior()).replace(**changes)
+        with self._lock:
+            self._behaviors[prefix] = chosen
+        return chosen
+
+    def script(self, prefix: str, *behaviors: B) -> None:
+        """Queue behaviours for the next requests under ``prefix``, one each, before the set one."""
+        with self._lock:
+            self._scripts.setdefault(prefix, deque()).extend(behaviors)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._behaviors.clear()
+            self._scripts.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, prefix: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.prefix == prefix]
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
 
     # --- for handlers (on the fake's loop) -------------------------------------------------------
 

@@ -42,6 +42,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes.fake_server import LoopbackServer
 from tests.fakes.vectors import fake_vector, to_base64
 
 CHAT_ID = "chatcmpl-B9x2fake"
@@ -227,28 +228,21 @@ class StreamWriter:
         return frames
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """The fake upstream. ``start()`` serves it from a background thread with its own event loop."""
 
+    name = "fake-openai"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._behaviors: dict[str, Behavior] = {}
         self._scripts: dict[str, deque[Behavior]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self.active_streams = 0
         self.finished_streams = 0
 
     # --- control (from the test's thread) --------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The root without ``/v1``, as a channel's ``base_url`` wants it."""
-        return f"http://{self.host}:{self.port}"
 
     def channel_url(self, prefix: str) -> str:
         return f"{self.url}/{prefix}"
@@ -300,61 +294,6 @@ class FakeOpenAI:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/{prefix}/v1/models", self._models)
         return app
-
-    def start(self) -> FakeOpenAI:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve())
-            except BaseException as exc:  # reported to start()
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._shutdown())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-openai", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the fake upstream did not start")
-        if failure:
-            raise RuntimeError("the fake upstream did not start") from failure[0]
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop = None
-        self._thread = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _serve(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        sockets: list[Any] = list(getattr(server, "sockets", None) or ())
-        self.port = int(sockets[0].getsockname()[1])
-
-    async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # --- handlers (on the fake's loop) -----------------------------------------------------------
 
