@@ -24,7 +24,6 @@ Run as a script for a standalone server: ``python -m tests.fakes.anthropic_upstr
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 from collections.abc import Mapping
@@ -363,15 +362,5 @@ def _json(status: int, body: bytes, headers: Mapping[str, str] | None = None) ->
                         headers={"request-id": REQUEST_ID, "anthropic-organization-id": "org-fake", **(headers or {})})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="A fake Anthropic Messages upstream.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8002)
-    args = parser.parse_args()
-    fake = FakeAnthropic(args.host, args.port)
-    print(f"fake Anthropic upstream on {fake.url}", flush=True)
-    web.run_app(fake.app(), host=args.host, port=args.port, access_log=None, print=None)
-
-
 if __name__ == "__main__":
-    main()
+    FakeAnthropic.serve_from_command_line("A fake Anthropic Messages upstream", 8002)

@@ -8,6 +8,7 @@ A fake upstream subclasses :class:`FakeServer` with its own ``Behavior`` datacla
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import threading
@@ -73,6 +74,17 @@ class LoopbackServer:
 
     def app(self) -> web.Application:
         raise NotImplementedError
+
+    @classmethod
+    def serve_from_command_line(cls, description: str, default_port: int) -> None:
+        """``python -m tests.fakes.<name> [--host H] [--port P]``: serve in the foreground."""
+        parser = argparse.ArgumentParser(description=description)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=default_port)
+        args = parser.parse_args()
+        fake = cls(args.host, args.port)
+        print(f"{description} on {fake.url}", flush=True)
+        web.run_app(fake.app(), host=args.host, port=args.port, access_log=None, print=None)
 
     def start(self) -> Self:
         ready = threading.Event()

@@ -29,7 +29,6 @@ Run as a script for a standalone server: ``python -m tests.fakes.gemini_upstream
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
@@ -462,15 +461,5 @@ def _json(status: int, body: Any) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="A fake Gemini upstream.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8003)
-    args = parser.parse_args()
-    fake = FakeGemini(args.host, args.port)
-    print(f"fake Gemini upstream on {fake.url}", flush=True)
-    web.run_app(fake.app(), host=args.host, port=args.port, access_log=None, print=None)
-
-
 if __name__ == "__main__":
-    main()
+    FakeGemini.serve_from_command_line("A fake Gemini upstream", 8003)

@@ -29,7 +29,6 @@ Run as a script to get a standalone server::
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -428,15 +427,5 @@ class FakeOpenAI(LoopbackServer):
         return response
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="A fake OpenAI-compatible upstream.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    args = parser.parse_args()
-    fake = FakeOpenAI(args.host, args.port)
-    print(f"fake OpenAI upstream on {fake.url}", flush=True)
-    web.run_app(fake.app(), host=args.host, port=args.port, access_log=None, print=None)
-
-
 if __name__ == "__main__":
-    main()
+    FakeOpenAI.serve_from_command_line("A fake OpenAI-compatible upstream", 8001)
