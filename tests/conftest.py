@@ -27,9 +27,8 @@ def service_unavailable(what: str, reason: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def gateway_factory(tmp_path: Path) -> Iterator[type[Gateway]]:
-    """Start gateways inside the test's temp dir; all are stopped at the end of the test."""
+def _tracking_gateways() -> tuple[type[Gateway], list[Gateway]]:
+    """A Gateway class that remembers every instance it starts, so a fixture can stop them all."""
     started: list[Gateway] = []
 
     class _Gateway(Gateway):
@@ -37,7 +36,14 @@ def gateway_factory(tmp_path: Path) -> Iterator[type[Gateway]]:
             started.append(self)
             return super().start(timeout)
 
-    yield _Gateway
+    return _Gateway, started
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator[type[Gateway]]:
+    """Start gateways inside the test's temp dir; all are stopped at the end of the test."""
+    factory, started = _tracking_gateways()
+    yield factory
     for gateway in started:
         gateway.stop()
 
@@ -45,14 +51,8 @@ def gateway_factory(tmp_path: Path) -> Iterator[type[Gateway]]:
 @pytest.fixture(scope="module")
 def module_gateway_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[type[Gateway]]:
     """Like ``gateway_factory``, for a gateway shared by the tests of one module."""
-    started: list[Gateway] = []
-
-    class _Gateway(Gateway):
-        def start(self, timeout: float = 30.0) -> Gateway:
-            started.append(self)
-            return super().start(timeout)
-
-    yield _Gateway
+    factory, started = _tracking_gateways()
+    yield factory
     for gateway in started:
         gateway.stop()
 
