@@ -7,6 +7,7 @@ model. Either way the usage record is committed before the client's last byte.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -228,8 +229,12 @@ class Exchange:
         finally:
             response.close()
             if not call.finished:  # the client stopped reading: bill what it received
-                await self._meter.finish(call, EndReason.CLIENT_GONE, status=200, usage=tap.usage,
-                                         produced_text=tap.generated_text(), delivered=delivered or bool(tap.events))
+                # Nobody is left to tell if the record cannot be stored; the recorder logs it, and the
+                # ledger forgets the unstored spend (no charge without a record).
+                with contextlib.suppress(RecorderError):
+                    await self._meter.finish(call, EndReason.CLIENT_GONE, status=200, usage=tap.usage,
+                                             produced_text=tap.generated_text(),
+                                             delivered=delivered or bool(tap.events))
 
     async def _stream_end(self, call: Call, leg: Leg, tap: PassthroughTap | TranslatingTap, reason: EndReason,
                           delivered: bool) -> bytes:
