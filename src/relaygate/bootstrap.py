@@ -21,6 +21,7 @@ from relaygate.billing.money import usd_to_nano
 from relaygate.billing.pricing import price_from_mapping
 from relaygate.errors import ConfigError
 from relaygate.providers.registry import known_kinds, options_problem
+from relaygate.relay.snapshot import price_row
 from relaygate.settings import ChannelConfig, KeyConfig, Settings
 from relaygate.storage import queries
 from relaygate.storage.crypto import SecretBox
@@ -164,8 +165,7 @@ def price_values(pattern: str, raw: Any) -> dict[str, Any]:
         price = price_from_mapping(pattern, raw)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    return {"input_nano": price.input, "output_nano": price.output, "cached_input_nano": price.cached_input,
-            "cache_write_nano": price.cache_write, "per_call_nano": price.per_call}
+    return price_row(price)
 
 
 async def _sync_prices(conn: AsyncConnection, declared: Any) -> None:

@@ -77,6 +77,14 @@ class Settings:
     media_fetch_max_bytes: int = 20 * 1024 * 1024
     media_fetch_timeout_s: float = 20.0
     allow_private_media_urls: bool = False
+    max_image_upload_bytes: int = 50 * 1024 * 1024  # one multipart image request (edits, variations)
+    task_poll_s: float = 1.0  # how often each process looks for task work (async images, Midjourney)
+    task_lease_s: float = 30.0  # a claimed task is another process's to take after this long without renewal
+    task_timeout_s: float = 900.0  # an async task not finished this long after submit fails, refunded
+    task_max_runs: int = 3  # an async image task interrupted (restart, crash) this often fails, refunded
+    webhook_timeout_s: float = 10.0
+    webhook_attempts: int = 5  # deliveries of a task's webhook before giving up (backoff doubles from 2 s)
+    allow_private_webhooks: bool = False
     channels: tuple[ChannelConfig, ...] = ()
     prices: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     keys: tuple[KeyConfig, ...] = ()
@@ -190,11 +198,13 @@ def _coerce(name: str, type_name: str, value: Any) -> Any:
 def _check_scalars(settings: Settings) -> None:
     if settings.unpriced_models not in ("reject", "free"):
         raise ConfigError("unpriced_models must be 'reject' or 'free'")
-    at_least_one = ("workers", "max_attempts", "circuit_failures", "max_body_bytes", "max_upstream_body_bytes")
+    at_least_one = ("workers", "max_attempts", "circuit_failures", "max_body_bytes", "max_upstream_body_bytes",
+                    "max_image_upload_bytes", "task_max_runs", "webhook_attempts")
     for name in at_least_one:
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
-    positive = ("connect_timeout_s", "first_byte_timeout_s", "stream_idle_timeout_s", "snapshot_poll_s")
+    positive = ("connect_timeout_s", "first_byte_timeout_s", "stream_idle_timeout_s", "snapshot_poll_s",
+                "task_poll_s", "task_lease_s", "task_timeout_s", "webhook_timeout_s")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be greater than 0")

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from relaygate.billing.money import ceil_div, nano_to_usd, usd_to_nano
-from relaygate.billing.pricing import Price, PriceTable, cost_of, estimate_cost, price_from_mapping
+from relaygate.billing.pricing import ImageBill, Price, PriceTable, cost_of, estimate_cost, price_from_mapping
 from relaygate.core.patterns import best_match, matches
 from relaygate.core.usage import Usage
 
@@ -95,7 +95,48 @@ def test_price_from_mapping_refuses_unknown_fields_and_bad_amounts() -> None:
 
 def test_price_to_public_renders_usd_strings() -> None:
     assert GPT4O.to_public() == {"model": "gpt-4o", "input": "2.5", "output": "10", "cached_input": "1.25",
-                                 "cache_write": None, "per_call": None}
+                                 "cache_write": None, "input_image": None, "per_call": None, "per_image": None}
+
+
+DALL_E_3 = price_from_mapping("dall-e-3", {"per_image": {"default": "0.04", "1792x1024": "0.08", "1024x1792": "0.08",
+                                                          "*/hd": "0.08", "1792x1024/hd": "0.12"}})
+
+
+def test_per_image_price_most_specific_key_wins() -> None:
+    assert cost_of(DALL_E_3, Usage(), ImageBill(1, "1024x1024", "standard")) == 40_000_000
+    assert cost_of(DALL_E_3, Usage(), ImageBill(1, "1792x1024", "standard")) == 80_000_000
+    assert cost_of(DALL_E_3, Usage(), ImageBill(1, "1024x1024", "hd")) == 80_000_000
+    assert cost_of(DALL_E_3, Usage(), ImageBill(1, "1792x1024", "hd")) == 120_000_000
+    assert cost_of(DALL_E_3, Usage(), ImageBill(3, "1024x1792", "hd")) == 3 * 80_000_000  # size beats */quality
+
+
+def test_per_image_number_applies_to_every_size_and_count_multiplies() -> None:
+    price = price_from_mapping("flux-*", {"per_image": 0.025})
+    assert cost_of(price, Usage(), ImageBill(4, "512x512", "auto")) == 100_000_000
+    assert price.to_public()["per_image"] == {"default": "0.025"}
+
+
+def test_per_image_mapping_needs_a_default() -> None:
+    with pytest.raises(ValueError, match="default"):
+        price_from_mapping("x", {"per_image": {"1024x1024": 0.04}})
+
+
+def test_per_call_wins_over_per_image_and_per_image_over_tokens() -> None:
+    both = price_from_mapping("m", {"per_call": "0.1", "per_image": "0.04", "input": 5, "output": 40})
+    assert cost_of(both, Usage(input_tokens=10), ImageBill(2)) == 100_000_000
+    images = price_from_mapping("m", {"per_image": "0.04", "input": 5, "output": 40})
+    assert cost_of(images, Usage(input_tokens=1_000_000, output_tokens=1), ImageBill(2)) == 80_000_000
+    # A chat call of the same model (no images) pays its tokens.
+    assert cost_of(images, Usage(input_tokens=1_000_000)) == 5_000_000_000
+
+
+def test_image_input_tokens_use_their_own_rate() -> None:
+    gpt_image = price_from_mapping("gpt-image-1", {"input": 5, "input_image": 10, "output": 40})
+    usage = Usage(input_tokens=50 + 323, image_input_tokens=323, output_tokens=4160)
+    # 50 × 5 + 323 × 10 + 4160 × 40 = 250 + 3230 + 166400 USD per 1M tokens → 0.16988 USD
+    assert cost_of(gpt_image, usage, ImageBill(1)) == 169_880_000
+    without_rate = price_from_mapping("x", {"input": 5, "output": 40})
+    assert cost_of(without_rate, usage, ImageBill(1)) == (373 * 5 + 4160 * 40) * 1000
 
 
 # --- the price table ----------------------------------------------------------------------------

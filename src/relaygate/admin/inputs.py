@@ -208,8 +208,22 @@ def price_body(body: Mapping[str, Any]) -> dict[str, Any]:
     if not any(body.get(f) is not None for f in PRICE_FIELDS):
         raise invalid(PRICE_FIELDS[0], f"Send at least one of: {', '.join(PRICE_FIELDS)}.", "missing_field")
     for field, raw in body.items():
-        optional(usd)(raw, field)
+        if field == "per_image" and isinstance(raw, Mapping):
+            _image_amounts(raw)
+        else:
+            optional(usd)(raw, field)
     return dict(body)
+
+
+def _image_amounts(raw: Mapping[str, Any]) -> None:
+    if "default" not in raw:
+        raise invalid("per_image", "'per_image' must have a 'default' amount beside its sizes and qualities "
+                      "(e.g. {\"default\": \"0.04\", \"1792x1024/hd\": \"0.12\"}).", "missing_field")
+    for key, value in raw.items():
+        if not key or len(key) > 64:
+            raise invalid("per_image", "'per_image' keys must be sizes ('1024x1024'), 'size/quality', "
+                          "'*/quality' or 'default'.")
+        usd(value, f"per_image.{key}")
 
 
 # --- query strings ------------------------------------------------------------------------------

@@ -84,7 +84,8 @@ _USAGE_RECORD: dict[str, Schema] = {
     "stream": BOOL, "status": INT, "end_reason": STR, "input_tokens": INT, "output_tokens": INT,
     "cached_input_tokens": INT, "cache_write_tokens": INT, "reasoning_tokens": INT, "usage_source": STR,
     "cost_nano": INT, "cost_usd": USD_OUT, "attempts": INT, "latency_ms": INT, "first_byte_ms": _nullable(INT),
-    "client_ip": _nullable(STR), "error_code": _nullable(STR),
+    "client_ip": _nullable(STR), "error_code": _nullable(STR), "image_input_tokens": INT,
+    "images": {**INT, "description": "images billed (image endpoints)"},
 }
 
 _TOTALS: dict[str, Schema] = {"requests": INT, "input_tokens": INT, "output_tokens": INT,
@@ -118,11 +119,17 @@ def _schemas() -> dict[str, Schema]:
         "ChannelTest": _obj({"channel_id": INT, "name": STR, "ok": BOOL, "status": _nullable(INT),
                              "latency_ms": INT, "error": {**_nullable(STR), "description": "scrubbed"}},
                             ("ok", "status", "latency_ms", "error")),
-        "PriceInput": {**_obj({f: _nullable(USD_IN) for f in PRICE_FIELDS}), "minProperties": 1,
-                       "additionalProperties": False,
-                       "description": "USD per 1M tokens (input, output, cached_input, cache_write) or per call"},
+        "PriceInput": {**_obj({**{f: _nullable(USD_IN) for f in PRICE_FIELDS},
+                                "per_image": {"oneOf": [USD_IN, {"type": "object", "required": ["default"],
+                                                                 "additionalProperties": USD_IN},
+                                                        {"type": "null"}]}}),
+                       "minProperties": 1, "additionalProperties": False,
+                       "description": "USD per 1M tokens (input, output, cached_input, cache_write, input_image), "
+                                      "per call, or per image (one amount, or by 'size', 'size/quality', "
+                                      "'*/quality' with a 'default')"},
         "Price": _obj({"model": {**STR, "description": "model name or pattern"},
                        **{f: _nullable(USD_OUT) for f in PRICE_FIELDS},
+                       "per_image": _nullable({"type": "object", "additionalProperties": USD_OUT}),
                        "source": {"enum": ["api", "config"]}, "updated_at": UNIX_S}),
         "UsageRecord": _obj(_USAGE_RECORD),
         "UsagePage": _obj({"data": {"type": "array", "items": _ref("UsageRecord")}, "has_more": BOOL,

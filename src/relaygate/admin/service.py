@@ -24,7 +24,7 @@ from relaygate.billing.pricing import price_from_mapping
 from relaygate.errors import GatewayError, NotFound
 from relaygate.providers.base import Transport
 from relaygate.providers.registry import options_problem
-from relaygate.relay.snapshot import channel_from_row, price_from_row
+from relaygate.relay.snapshot import channel_from_row, price_from_row, price_row
 from relaygate.routing.health import HealthBook
 from relaygate.storage import queries
 from relaygate.storage.crypto import SecretBox
@@ -284,8 +284,7 @@ class AdminService:
     async def put_price(self, pattern: str, body: Mapping[str, Any]) -> Row:
         pattern = inputs.name(pattern, "pattern")
         price = price_from_mapping(pattern, inputs.price_body(body))
-        values = {"input_nano": price.input, "output_nano": price.output, "cached_input_nano": price.cached_input,
-                  "cache_write_nano": price.cache_write, "per_call_nano": price.per_call}
+        values = price_row(price)
         async with self._change() as conn:
             await queries.upsert_price(conn, pattern, values, "api")
             row = await queries.get_price(conn, pattern)

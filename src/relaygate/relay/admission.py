@@ -3,15 +3,16 @@ of its estimated cost against the key's quota (docs/billing.md)."""
 
 from __future__ import annotations
 
-from relaygate.billing.pricing import estimate_cost
+from relaygate.billing.pricing import ImageBill, estimate_cost
 from relaygate.errors import InsufficientQuota, PriceMissing
 from relaygate.relay.call import Call
 from relaygate.relay.services import Services
 
 
-def price_and_reserve(services: Services, call: Call, *, input_tokens: int, output_tokens: int) -> None:
+def price_and_reserve(services: Services, call: Call, *, input_tokens: int, output_tokens: int,
+                      image: ImageBill | None = None) -> None:
     """Set ``call.price`` and ``call.reservation``; the estimate is the per-call price, or what the
-    given token counts would cost. Raises ``PriceMissing`` or ``InsufficientQuota``."""
+    given token counts (or images) would cost. Raises ``PriceMissing`` or ``InsufficientQuota``."""
     price = services.snapshots.current.prices.lookup(call.model)
     if price is None and services.settings.unpriced_models == "reject":
         raise PriceMissing(f"The model '{call.model}' has no price set; ask the operator to add one.",
@@ -22,7 +23,7 @@ def price_and_reserve(services: Services, call: Call, *, input_tokens: int, outp
         return
     amount = 0
     if price is not None:
-        amount = price.per_call if price.per_call is not None else estimate_cost(price, input_tokens, output_tokens)
+        amount = estimate_cost(price, input_tokens, output_tokens, image)
     reservation = services.ledger.reserve(call.key.id, quota, amount)
     if reservation is None:
         raise InsufficientQuota("You exceeded your current quota, please check your plan and billing details.")

@@ -6,7 +6,7 @@ path: completed, refused, failed over to exhaustion, cut, timed out or abandoned
 
 from __future__ import annotations
 
-from relaygate.billing.pricing import cost_of
+from relaygate.billing.pricing import ImageBill, cost_of
 from relaygate.billing.rules import EndReason, charges
 from relaygate.billing.tokenizer import count_chat_prompt, count_text
 from relaygate.core.usage import Usage
@@ -35,25 +35,28 @@ class Meter:
 
     async def finish(self, call: Call, reason: EndReason, *, status: int, usage: Usage | None = None,
                      produced_text: str = "", delivered: bool = False, error_code: str | None = None,
-                     estimated: Usage | None = None) -> None:
+                     estimated: Usage | None = None, image: ImageBill | None = None) -> None:
         """Settle the reservation and commit the record; raises ``RecorderError`` if it cannot be stored.
 
         ``usage`` is the upstream's report; without one, ``estimated`` (the use case's own offline count)
-        or else the chat estimate of ``estimate_usage`` is billed, recorded as estimated."""
+        or else the chat estimate of ``estimate_usage`` is billed, recorded as estimated. ``image`` says
+        which images an image call produced, for per-image prices."""
         if call.finished:
             return
         call.finished = True
         per_call = call.price is not None and call.price.per_call is not None
         billable = charges(reason, delivered=delivered, per_call=per_call)
         source = "upstream" if usage is not None else "none"
-        if usage is None and billable and not per_call:
+        per_image = image is not None and call.price is not None and call.price.per_image is not None
+        if usage is None and billable and not per_call and not per_image:
             usage = estimated if estimated is not None else estimate_usage(call, produced_text)
             source = "estimated"
         usage = usage or Usage()
-        cost = cost_of(call.price, usage) if billable and call.price is not None else 0
+        cost = cost_of(call.price, usage, image) if billable and call.price is not None else 0
         if call.reservation is not None:
             self._services.ledger.settle(call.reservation, cost)
         record = self._record(call, reason, status, usage, source, cost, error_code)
+        record.images = image.count if image is not None and billable else 0
         self._log(record)
         await self._services.recorder.write(record)
 
@@ -67,7 +70,7 @@ class Meter:
             channel_id=channel.id if channel else None, channel_name=channel.name if channel else None,
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cached_input_tokens=usage.cached_input_tokens, cache_write_tokens=usage.cache_write_tokens,
-            reasoning_tokens=usage.reasoning_tokens, cost_nano=cost, attempts=call.attempts,
+            reasoning_tokens=usage.reasoning_tokens, image_input_tokens=usage.image_input_tokens, cost_nano=cost, attempts=call.attempts,
             latency_ms=call.elapsed_ms(),
             first_byte_ms=call.elapsed_ms(call.first_byte_at) if call.first_byte_at is not None else None,
             client_ip=call.client_ip, error_code=error_code,
@@ -78,5 +81,5 @@ class Meter:
             "ts_ms": r.created_at_ms, "request_id": r.request_id, "surface": r.surface, "key_id": r.key_id,
             "model": r.model, "channel": r.channel_name, "stream": r.stream, "status": r.status,
             "end": r.end_reason, "in": r.input_tokens, "out": r.output_tokens, "cost_nano": r.cost_nano,
-            "attempts": r.attempts, "ms": r.latency_ms, "ip": r.client_ip, "error": r.error_code,
+            "images": r.images, "attempts": r.attempts, "ms": r.latency_ms, "ip": r.client_ip, "error": r.error_code,
         })

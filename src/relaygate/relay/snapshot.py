@@ -57,9 +57,19 @@ def channel_from_row(row: dict[str, Any], box: SecretBox) -> ChannelRecord:
 
 
 def price_from_row(row: dict[str, Any]) -> Price:
+    per_image = row.get("per_image")
     return Price(pattern=row["pattern"], input=int(row["input_nano"]), output=int(row["output_nano"]),
                  cached_input=row["cached_input_nano"], cache_write=row["cache_write_nano"],
-                 per_call=row["per_call_nano"])
+                 per_call=row["per_call_nano"], input_image=row.get("input_image_nano"),
+                 per_image=None if per_image is None else tuple(sorted((str(k), int(v)) for k, v in per_image.items())))
+
+
+def price_row(price: Price) -> dict[str, Any]:
+    """The database values of a price (the inverse of ``price_from_row``)."""
+    return {"input_nano": price.input, "output_nano": price.output, "cached_input_nano": price.cached_input,
+            "cache_write_nano": price.cache_write, "per_call_nano": price.per_call,
+            "input_image_nano": price.input_image,
+            "per_image": None if price.per_image is None else dict(price.per_image)}
 
 
 class SnapshotStore:

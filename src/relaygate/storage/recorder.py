@@ -57,6 +57,8 @@ class UsageRecord:
     first_byte_ms: int | None = None
     client_ip: str | None = None
     error_code: str | None = None
+    image_input_tokens: int = 0
+    images: int = 0  # images billed (image endpoints)
 
 
 class SpendListener(Protocol):

@@ -60,6 +60,8 @@ prices = sa.Table(
     sa.Column("cached_input_nano", sa.BigInteger, nullable=True),
     sa.Column("cache_write_nano", sa.BigInteger, nullable=True),
     sa.Column("per_call_nano", sa.BigInteger, nullable=True),
+    sa.Column("input_image_nano", sa.BigInteger, nullable=True),
+    sa.Column("per_image", sa.JSON, nullable=True),  # {"default": nano, "1024x1792": nano, "1024x1024/hd": nano}
     sa.Column("source", sa.String(16), nullable=False, default="api"),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
@@ -92,7 +94,60 @@ usage_records = sa.Table(
     sa.Column("first_byte_ms", sa.Integer, nullable=True),
     sa.Column("client_ip", sa.String(64), nullable=True),
     sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("image_input_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("images", sa.Integer, nullable=False, default=0),
     sa.Index("ix_usage_key_time", "key_id", "created_at_ms"),
     sa.Index("ix_usage_model_time", "model", "created_at_ms"),
     sa.Index("ix_usage_time", "created_at_ms"),
+)
+
+# Async work (images ``?async=true``, Midjourney): one row per task, shared by every instance.
+# ``due_ms`` says when the task next needs a process (NULL: nothing left to do); a process takes it by
+# moving ``lease_until_ms`` forward with a conditional update, and renews the lease while it works.
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False, unique=True),
+    sa.Column("key_id", sa.Integer, nullable=False),
+    sa.Column("key_name", sa.String(200), nullable=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("progress", sa.String(8), nullable=False, default="0%"),
+    sa.Column("fail_reason", sa.Text, nullable=True),
+    sa.Column("request", sa.JSON, nullable=False),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("channel_id", sa.Integer, nullable=True),
+    sa.Column("upstream_task_id", sa.String(128), nullable=True),
+    sa.Column("client_ip", sa.String(64), nullable=True),
+    sa.Column("webhook", sa.Text, nullable=True),
+    sa.Column("webhook_state", sa.String(16), nullable=True),  # pending | delivered | failed
+    sa.Column("webhook_attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("hold_nano", sa.BigInteger, nullable=False, default=0),
+    sa.Column("cost_nano", sa.BigInteger, nullable=False, default=0),
+    sa.Column("runs", sa.Integer, nullable=False, default=0),
+    sa.Column("due_ms", sa.BigInteger, nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until_ms", sa.BigInteger, nullable=False, default=0),
+    sa.Column("submit_ms", sa.BigInteger, nullable=False),
+    sa.Column("start_ms", sa.BigInteger, nullable=True),
+    sa.Column("finish_ms", sa.BigInteger, nullable=True),
+    sa.Column("deadline_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_tasks_due", "due_ms"),
+    sa.Index("ix_tasks_key_time", "key_id", "submit_ms"),
+)
+
+# The files of an async multipart task (image edits), kept until the task has run.
+task_files = sa.Table(
+    "task_files",
+    metadata,
+    sa.Column("task_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(128), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
 )
