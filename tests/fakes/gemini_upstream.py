@@ -19,6 +19,15 @@ function declarations in the request (and a ``toolConfig`` mode other than ``NON
 whole ``functionCall`` of the first function with ``Behavior.function_args``. ``usageMetadata`` is on
 every chunk and cumulative; zero counts are left out, as Gemini does.
 
+Image output (§3): when ``generationConfig.responseModalities`` holds ``IMAGE`` (and no function is
+called), the answer parts are ``Behavior.image_text`` then ``Behavior.image_count`` parts ``{"inlineData":
+{"mimeType": "image/png", "data": <base64 of a real PNG>}}`` (one streamed chunk each), and
+``usageMetadata`` has modality details: prompt = ``prompt_tokens`` TEXT + ``IMAGE_INPUT_TOKENS`` (258) per
+image ``inlineData`` part of the request; candidates = TEXT (words of the text, or ``candidates_tokens``) +
+``Behavior.image_tokens`` (1290) per image. An image refusal finish reason (``IMAGE_SAFETY``,
+``NO_IMAGE``...) answers a candidate with that reason and no content; ``blocked`` still gives
+``promptFeedback`` and no candidates.
+
 ``:embedContent`` and ``:batchEmbedContents`` (§6) answer one ``tests.fakes.vectors.fake_vector`` of the
 content's text parts (joined with "\n") per request, ``outputDimensionality`` values long (default 8),
 and no usage, as Google. Each batch request must name the model of the URL; ``status``, ``delay_s``,
@@ -30,6 +39,7 @@ Run as a script for a standalone server: ``python -m tests.fakes.gemini_upstream
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +49,7 @@ import orjson
 from aiohttp import web
 
 from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest
+from tests.fakes.png import make_png
 from tests.fakes.vectors import fake_vector
 
 RESPONSE_ID = "p0fRaK2aBfake"
@@ -51,6 +62,10 @@ GENERATE_METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 EMBED_METHODS = ("embedContent", "batchEmbedContents")
 STATUSES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
             500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+IMAGE_INPUT_TOKENS = 258  # what Gemini counts for one image in the prompt
+# Finish reasons with which an image model answers no image (and no content at all).
+IMAGE_REFUSALS = ("IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER", "NO_IMAGE",
+                  "SAFETY", "PROHIBITED_CONTENT", "RECITATION")
 MESSAGES = {429: "Resource has been exhausted (e.g. check quota).", 500: "An internal error has occurred.",
             503: "The model is overloaded. Please try again later.", 504: "Deadline expired before operation could "
             "complete."}
@@ -94,6 +109,12 @@ class Behavior(BehaviorBase):
     model: str | None = None  # modelVersion (default: the model of the URL)
     raw_body: str | None = None  # exact bytes instead of the generated non-stream reply
     raw_events: tuple[str, ...] | None = None  # exact stream bytes, each written as is
+    # Image output (responseModalities IMAGE).
+    image_text: str = "Here is your image."  # the text part before the images; "" for none
+    image_count: int = 1  # inlineData parts in the answer
+    image_tokens: int = 1290  # candidates tokens per image
+    image_size: tuple[int, int] = (1024, 1024)  # the PNG's pixel size
+    image_rgb: tuple[int, int, int] = (40, 90, 200)
 
     def error(self) -> dict[str, Any]:
         status = self.error_status or STATUSES.get(self.status, "INTERNAL" if self.status >= 500
@@ -137,6 +158,8 @@ class Reply:
         self.behavior = behavior
         self.model = behavior.model or model
         self.function = function_name(request)
+        self.image = self.function is None and wants_image(request)
+        self.input_images = input_images(request)
 
     def _answer_parts(self) -> list[dict[str, Any]]:
         b = self.behavior
@@ -145,7 +168,18 @@ class Reply:
             if b.function_call_id:
                 call["id"] = b.function_call_id
             return [{"functionCall": call}]
+        if self.image:
+            return self._image_parts()
         return [{"text": piece} for piece in b.content]
+
+    def _image_parts(self) -> list[dict[str, Any]]:
+        """The text, then the images; nothing at all when the finish reason refuses the image."""
+        b = self.behavior
+        if b.finish_reason in IMAGE_REFUSALS:
+            return []
+        data = base64.b64encode(make_png(b.image_size[0], b.image_size[1], b.image_rgb)).decode()
+        image = {"inlineData": {"mimeType": "image/png", "data": data}}
+        return ([{"text": b.image_text}] if b.image_text else []) + [image] * b.image_count
 
     def _pieces(self) -> list[dict[str, Any]]:
         """One part per chunk: thoughts, then the answer; the signature on the call or the first text."""
@@ -155,23 +189,46 @@ class Reply:
             answer[0] = {**answer[0], "thoughtSignature": b.thought_signature}
         return [{"text": t, "thought": True} for t in b.thoughts] + answer
 
-    def _usage(self, thoughts: int, answer: int) -> dict[str, int]:
+    def _usage(self, thoughts: int, answer: list[dict[str, Any]]) -> dict[str, Any]:
+        """Usage once ``thoughts`` thought parts and the ``answer`` parts are out."""
         b = self.behavior
         thoughts = thoughts if b.thoughts_tokens is None else b.thoughts_tokens
-        answer = answer if b.candidates_tokens is None else b.candidates_tokens
-        usage = {"promptTokenCount": b.prompt_tokens, "candidatesTokenCount": answer,
-                 "totalTokenCount": b.prompt_tokens + answer + thoughts, "cachedContentTokenCount": b.cached_tokens,
+        if self.image:
+            return self._image_usage(thoughts, answer)
+        tokens = len(answer) if b.candidates_tokens is None else b.candidates_tokens
+        usage = {"promptTokenCount": b.prompt_tokens, "candidatesTokenCount": tokens,
+                 "totalTokenCount": b.prompt_tokens + tokens + thoughts, "cachedContentTokenCount": b.cached_tokens,
                  "thoughtsTokenCount": thoughts}
         return {k: v for k, v in usage.items() if v or k in ("promptTokenCount", "totalTokenCount")}
 
-    def _chunk(self, parts: list[dict[str, Any]], finish: bool, usage: dict[str, int]) -> dict[str, Any]:
+    def _image_usage(self, thoughts: int, answer: list[dict[str, Any]]) -> dict[str, Any]:
+        """Image-model usage, with the by-modality details a gateway bills images from."""
+        b = self.behavior
+        text = sum(len(str(p["text"]).split()) for p in answer if "text" in p)
+        text = text if b.candidates_tokens is None else b.candidates_tokens
+        images = b.image_tokens * sum(1 for p in answer if "inlineData" in p)
+        prompt_images = IMAGE_INPUT_TOKENS * self.input_images
+        prompt = b.prompt_tokens + prompt_images
+        counts = {"promptTokenCount": prompt, "candidatesTokenCount": text + images,
+                  "totalTokenCount": prompt + text + images + thoughts, "cachedContentTokenCount": b.cached_tokens,
+                  "thoughtsTokenCount": thoughts}
+        usage: dict[str, Any] = {k: v for k, v in counts.items() if v or k in ("promptTokenCount", "totalTokenCount")}
+        usage["promptTokensDetails"] = _details(TEXT=b.prompt_tokens, IMAGE=prompt_images)
+        candidates = _details(TEXT=text, IMAGE=images)
+        if candidates:
+            usage["candidatesTokensDetails"] = candidates
+        return usage
+
+    def _chunk(self, parts: list[dict[str, Any]], finish: bool, usage: dict[str, Any]) -> dict[str, Any]:
         b = self.behavior
         chunk: dict[str, Any] = {}
         if b.blocked:
             chunk["promptFeedback"] = {"blockReason": b.blocked, "safetyRatings": [
                 {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}]}
         else:
-            candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
+            # An image refusal comes without content, as Gemini sends it.
+            candidate: dict[str, Any] = {} if self.image and not parts else {"content": {"parts": parts,
+                                                                                         "role": "model"}}
             if finish:
                 candidate["finishReason"] = b.finish_reason
             candidate["index"] = 0
@@ -186,14 +243,15 @@ class Reply:
         """The stream (§4): one chunk per part, usage cumulative, finishReason on the last."""
         pieces = self._pieces()
         if self.behavior.blocked or not pieces:
-            return [self._chunk([], True, self._usage(0, 0))]
-        thoughts = answer = 0
+            return [self._chunk([], True, self._usage(0, []))]
+        thoughts = 0
+        answer: list[dict[str, Any]] = []
         out = []
         for i, part in enumerate(pieces):
             if part.get("thought"):
                 thoughts += 1
             else:
-                answer += 1
+                answer.append(part)
             out.append(self._chunk([part], i == len(pieces) - 1, self._usage(thoughts, answer)))
         return out
 
@@ -201,17 +259,38 @@ class Reply:
         """The non-stream response (§3): the stream's parts in one candidate, texts merged."""
         b = self.behavior
         if b.blocked:
-            return self._chunk([], True, self._usage(0, 0))
+            return self._chunk([], True, self._usage(0, []))
         parts: list[dict[str, Any]] = []
         if b.thoughts:
             parts.append({"text": "".join(b.thoughts), "thought": True})
         answer = self._answer_parts()
-        if self.function is None:
+        if self.function is None and not self.image:
             answer = [{"text": "".join(b.content)}]
-        if b.thought_signature:
+        if b.thought_signature and answer:
             answer[0] = {**answer[0], "thoughtSignature": b.thought_signature}
         thoughts = len(b.thoughts)
-        return self._chunk(parts + answer, True, self._usage(thoughts, len(self._answer_parts())))
+        return self._chunk(parts + answer, True, self._usage(thoughts, self._answer_parts()))
+
+
+def wants_image(request: Mapping[str, Any]) -> bool:
+    """Whether ``generationConfig.responseModalities`` (either spelling) asks for images."""
+    modalities = _pick(_pick(request, "generationConfig"), "responseModalities")
+    return isinstance(modalities, list) and any(str(m).upper() == "IMAGE" for m in modalities)
+
+
+def input_images(request: Mapping[str, Any]) -> int:
+    """The image ``inlineData`` parts of the request's contents, which Gemini counts 258 tokens each."""
+    count = 0
+    for content in _pick(request, "contents") or []:
+        for part in (content.get("parts") if isinstance(content, dict) else None) or []:
+            blob = _pick(part, "inlineData")
+            if isinstance(blob, dict) and str(_pick(blob, "mimeType") or "").startswith("image/"):
+                count += 1
+    return count
+
+
+def _details(**by_modality: int) -> list[dict[str, Any]]:
+    return [{"modality": modality, "tokenCount": count} for modality, count in by_modality.items() if count]
 
 
 @dataclass(frozen=True, slots=True)

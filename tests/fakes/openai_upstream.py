@@ -22,6 +22,17 @@ split in pieces when streamed.
 values, default 8), as JSON numbers or, with ``encoding_format: "base64"``, as base64 of float32s; usage
 is ``Behavior.prompt_tokens``. ``status``, ``delay_s``, ``omit_usage``, ``model`` and ``raw_body`` apply.
 
+Images (spec §5–7): ``POST /v1/images/generations`` (JSON), ``/v1/images/edits`` and
+``/v1/images/variations`` (multipart/form-data; files ``image``, repeated ``image[]``, ``mask``; an ``x_fake``
+form field holds the JSON marker) answer ``{"created", "data": [...]}`` with ``n`` items, each a real PNG
+(``tests.fakes.png``) of the requested size in ``Behavior.image_rgb``, whatever ``output_format`` says.
+``gpt-image*`` models always answer ``b64_json`` plus the resolved ``background``/``output_format``/
+``quality``/``size`` and a deterministic ``usage`` (see ``gpt_image_usage``); other models answer a ``url``
+(default) that this fake serves at ``GET /files/{name}``, or ``b64_json``; dall-e-3 generations add
+``revised_prompt``. Each multipart request is also parsed into an ``ImageForm`` (``FakeOpenAI.image_forms``)
+so a test can check which fields and files arrived, byte for byte. ``status``, ``delay_s``, ``omit_usage``
+and ``raw_body`` apply.
+
 Run as a script to get a standalone server::
 
     python -m tests.fakes.openai_upstream --port 8001
@@ -30,18 +41,25 @@ Run as a script to get a standalone server::
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
+import hashlib
+import itertools
+import re
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.streams import StreamReader
 
 from tests.fakes.fake_server import LoopbackServer
+from tests.fakes.png import make_png
 from tests.fakes.vectors import fake_vector, to_base64
 
 CHAT_ID = "chatcmpl-B9x2fake"
@@ -80,6 +98,12 @@ class Behavior:
     # is, with the chunk delay between them; no [DONE] is added).
     raw_body: str | None = None
     raw_events: tuple[str, ...] | None = None
+    # Images (spec §5–7).
+    image_rgb: tuple[int, int, int] = (200, 40, 40)  # the colour of every PNG answered
+    revised_prompt: str | None = None  # dall-e-3 generations; None: "A vivid rendering of: <prompt>"
+    image_text_tokens: int | None = None  # gpt-image usage text_tokens; None: words in the prompt
+    image_input_tokens: int = 323  # gpt-image usage image_tokens per uploaded image (edits)
+    image_output_tokens: int | None = None  # gpt-image usage per image; None: by quality and size
 
     @property
     def text(self) -> str:
@@ -172,6 +196,191 @@ def embeddings_body(request: Mapping[str, Any], behavior: Behavior) -> dict[str,
     return body
 
 
+# --- images (spec §5–7) ----------------------------------------------------------------------------
+
+IMAGES_CREATED = 1741570200
+DEFAULT_IMAGE_MODEL = "dall-e-2"  # what OpenAI assumes when ``model`` is absent
+DALL_E_SIZES = {"dall-e-2": ("256x256", "512x512", "1024x1024"),
+                "dall-e-3": ("1024x1024", "1792x1024", "1024x1792")}
+# gpt-image output tokens per image by quality: (square, other sizes), OpenAI's published table.
+GPT_IMAGE_OUTPUT_TOKENS = {"low": (272, 408), "medium": (1056, 1584), "high": (4160, 6240)}
+MAX_IMAGE_SIDE = 4096
+IMAGE_ENDPOINTS = ("generations", "edits", "variations")
+
+
+def is_gpt_image(model: str) -> bool:
+    return model.startswith("gpt-image")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """One file part of a multipart images request, as it arrived (no transfer decoding), so a test can
+    tell whether the gateway passed the upload through untouched."""
+
+    name: str  # the form field: "image", "image[]", "mask", ...
+    filename: str | None
+    content_type: str | None
+    size: int
+    sha256: str  # hex digest of ``data``
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ImageForm:
+    """What one multipart ``/v1/images/edits`` or ``/v1/images/variations`` request carried."""
+
+    endpoint: str  # "edits" or "variations"
+    prefix: str
+    fields: dict[str, str]  # the text parts; a repeated name keeps its last value
+    files: tuple[UploadedFile, ...]  # in the order sent
+    request: RecordedRequest  # the raw request, body included
+
+    def files_named(self, name: str) -> list[UploadedFile]:
+        return [f for f in self.files if f.name == name]
+
+    @property
+    def images(self) -> list[UploadedFile]:
+        """The input images: ``image`` and ``image[]`` parts (not the mask)."""
+        return [f for f in self.files if is_image_field(f.name)]
+
+
+def is_image_field(name: str) -> bool:
+    return name == "image" or name.startswith("image[")
+
+
+async def parse_form(content_type: str, body: bytes, endpoint: str, recorded: RecordedRequest) -> ImageForm:
+    """Parse a multipart body with aiohttp's reader. It reads the recorded bytes, not the request
+    stream: the stream is spent on recording, and the record must keep the exact body."""
+    loop = asyncio.get_running_loop()
+    stream = StreamReader(BaseProtocol(loop), max(2**16, len(body)), loop=loop)
+    stream.feed_data(body)
+    stream.feed_eof()
+    reader = MultipartReader({"Content-Type": content_type}, stream)
+    fields: dict[str, str] = {}
+    files: list[UploadedFile] = []
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue  # a nested multipart: no images API sends one
+        data = bytes(await part.read())
+        name = part.name or ""
+        if part.filename is None:
+            fields[name] = data.decode(part.get_charset("utf-8"), errors="replace")
+        else:
+            files.append(UploadedFile(name, part.filename, part.headers.get("Content-Type"), len(data),
+                                      hashlib.sha256(data).hexdigest(), data))
+    return ImageForm(endpoint, recorded.prefix, fields, tuple(files), recorded)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageJob:
+    """One images request, from a JSON body or a multipart form, with the values the reply needs."""
+
+    endpoint: str  # "generations", "edits" or "variations"
+    params: Mapping[str, Any]
+    input_images: int = 0
+
+    def text(self, name: str) -> str | None:
+        value = self.params.get(name)
+        return value if isinstance(value, str) else None
+
+    @property
+    def model(self) -> str:
+        return self.text("model") or DEFAULT_IMAGE_MODEL
+
+    @property
+    def n(self) -> int | None:
+        """``n`` (default 1), or None when it is not an integer: forms send it as text."""
+        raw = self.params.get("n", 1)
+        if isinstance(raw, str) and raw.strip().isdigit():
+            return int(raw)
+        return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+
+    def size(self) -> tuple[int, int] | None:
+        """The pixel size asked for (``auto`` or none: 1024x1024), or None when invalid for the model."""
+        raw = self.params.get("size")
+        if raw is None or raw == "auto":
+            return 1024, 1024
+        if not isinstance(raw, str) or (self.model in DALL_E_SIZES and raw not in DALL_E_SIZES[self.model]):
+            return None
+        match = re.fullmatch(r"(\d{1,5})x(\d{1,5})", raw)
+        if match is None:
+            return None
+        width, height = int(match[1]), int(match[2])
+        return (width, height) if 0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE else None
+
+    @property
+    def quality(self) -> str:
+        """gpt-image's quality as the reply reports it: ``auto`` (and anything unknown) resolves to high."""
+        quality = self.text("quality")
+        return quality if quality in GPT_IMAGE_OUTPUT_TOKENS else "high"
+
+
+def image_problem(job: ImageJob) -> Behavior | None:
+    """The 400 OpenAI gives an invalid images request, or None."""
+    if job.endpoint != "variations" and not job.text("prompt"):
+        return _bad_request("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter")
+    if job.endpoint != "generations" and not job.input_images:
+        return _bad_request("Missing required parameter: 'image'.", "image", "missing_required_parameter")
+    n = job.n
+    if n is None or not 1 <= n <= 10:
+        return _bad_request(f"Invalid 'n': integer must be between 1 and 10, got {job.params.get('n')!r}.", "n",
+                            "invalid_value")
+    if job.model == "dall-e-3" and n != 1:
+        return _bad_request("You must provide n=1 for this model.", "n", "invalid_value")
+    if job.size() is None:
+        return _bad_request(f"Invalid value: {job.params.get('size')!r}. Supported sizes for {job.model} are "
+                            f"{', '.join(DALL_E_SIZES.get(job.model, ('WxH', 'auto')))}.", "size", "invalid_value")
+    if not is_gpt_image(job.model) and job.params.get("response_format", "url") not in ("url", "b64_json"):
+        return _bad_request(f"Invalid value: {job.params.get('response_format')!r}. Supported values are: 'url' and "
+                            "'b64_json'.", "response_format", "invalid_value")
+    return None
+
+
+def _bad_request(message: str, param: str, code: str) -> Behavior:
+    return Behavior(status=400, error_message=message, error_param=param, error_code=code)
+
+
+def gpt_image_usage(job: ImageJob, behavior: Behavior) -> dict[str, Any]:
+    """Deterministic gpt-image usage: text tokens are the prompt's words, image tokens
+    ``Behavior.image_input_tokens`` per uploaded image, output tokens OpenAI's per-image count for the
+    quality and shape, times ``n``."""
+    text = len((job.text("prompt") or "").split()) if behavior.image_text_tokens is None \
+        else behavior.image_text_tokens
+    images = behavior.image_input_tokens * job.input_images
+    width, height = job.size() or (1024, 1024)
+    per_image = behavior.image_output_tokens
+    if per_image is None:
+        per_image = GPT_IMAGE_OUTPUT_TOKENS[job.quality][0 if width == height else 1]
+    output = per_image * (job.n or 1)
+    return {"input_tokens": text + images, "input_tokens_details": {"text_tokens": text, "image_tokens": images},
+            "output_tokens": output, "total_tokens": text + images + output}
+
+
+def images_body(job: ImageJob, behavior: Behavior, publish: Callable[[bytes], str]) -> dict[str, Any]:
+    """The images response (spec §5) of a valid job; ``publish`` serves a PNG and returns its URL."""
+    width, height = job.size() or (1024, 1024)
+    png = make_png(width, height, behavior.image_rgb)
+    gpt = is_gpt_image(job.model)
+    as_b64 = gpt or job.params.get("response_format") == "b64_json"
+    encoded = base64.b64encode(png).decode() if as_b64 else ""
+    data: list[dict[str, Any]] = []
+    for _ in range(job.n or 1):
+        item: dict[str, Any] = {"b64_json": encoded} if as_b64 else {"url": publish(png)}
+        if job.model == "dall-e-3" and job.endpoint == "generations":
+            item["revised_prompt"] = behavior.revised_prompt or f"A vivid rendering of: {job.text('prompt')}"
+        data.append(item)
+    body: dict[str, Any] = {"created": IMAGES_CREATED, "data": data}
+    if gpt:
+        background = job.text("background")
+        body["background"] = "opaque" if background in (None, "auto") else background
+        body["output_format"] = job.text("output_format") or "png"
+        body["quality"] = job.quality
+        body["size"] = f"{width}x{height}"
+        if not behavior.omit_usage:
+            body["usage"] = gpt_image_usage(job, behavior)
+    return body
+
+
 def _first_tool_name(request: Mapping[str, Any]) -> str | None:
     tools = request.get("tools")
     if not isinstance(tools, list) or not tools or request.get("tool_choice") == "none":
@@ -238,6 +447,9 @@ class FakeOpenAI(LoopbackServer):
         self._requests: list[RecordedRequest] = []
         self._behaviors: dict[str, Behavior] = {}
         self._scripts: dict[str, deque[Behavior]] = {}
+        self._forms: list[ImageForm] = []
+        self._files: dict[str, bytes] = {}  # served at /files/{name}; kept across reset(), like real URLs
+        self._file_ids = itertools.count(1)
         self.active_streams = 0
         self.finished_streams = 0
 
@@ -261,6 +473,7 @@ class FakeOpenAI(LoopbackServer):
     def reset(self) -> None:
         with self._lock:
             self._requests.clear()
+            self._forms.clear()
             self._behaviors.clear()
             self._scripts.clear()
 
@@ -278,9 +491,35 @@ class FakeOpenAI(LoopbackServer):
     def embeddings_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/embeddings")]
 
+    def image_requests(self, endpoint: str | None = None) -> list[RecordedRequest]:
+        """Requests to ``/v1/images/{endpoint}`` (any of generations, edits, variations when None)."""
+        endings = tuple(f"/v1/images/{e}" for e in (IMAGE_ENDPOINTS if endpoint is None else (endpoint,)))
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith(endings)]
+
+    def image_forms(self, endpoint: str | None = None) -> list[ImageForm]:
+        """The parsed multipart requests to ``/v1/images/edits`` and ``/variations``, in arrival order
+        (including those the fake refused)."""
+        with self._lock:
+            return [f for f in self._forms if endpoint is None or f.endpoint == endpoint]
+
+    def file_requests(self) -> list[RecordedRequest]:
+        """Downloads of image URLs this fake handed out (``GET /files/{name}``)."""
+        return [r for r in self.requests if r.method == "GET" and r.path.startswith("/files/")]
+
+    def published_files(self) -> dict[str, bytes]:
+        """URL -> PNG of every image URL answered so far (until ``forget_files``)."""
+        with self._lock:
+            return {f"{self.url}/files/{name}": png for name, png in self._files.items()}
+
+    def forget_files(self) -> None:
+        """Make every image URL answered so far 404, as OpenAI's do after an hour."""
+        with self._lock:
+            self._files.clear()
+
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
+            self._forms.clear()
 
     # --- serving ---------------------------------------------------------------------------------
 
@@ -292,6 +531,11 @@ class FakeOpenAI(LoopbackServer):
         app.router.add_post("/{prefix}/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/{prefix}/v1/models", self._models)
+        for root in ("", "/{prefix}"):
+            app.router.add_post(root + "/v1/images/generations", self._image_generations)
+            app.router.add_post(root + "/v1/images/edits", self._image_form)
+            app.router.add_post(root + "/v1/images/variations", self._image_form)
+        app.router.add_get("/files/{name}", self._file)
         return app
 
     # --- handlers (on the fake's loop) -----------------------------------------------------------
@@ -366,6 +610,68 @@ class FakeOpenAI(LoopbackServer):
         return web.Response(body=orjson.dumps(embeddings_body(body, behavior)), content_type="application/json",
                             headers=headers)
 
+    async def _image_generations(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        try:
+            body = recorded.json()
+        except orjson.JSONDecodeError:
+            body = None
+        behavior = self._behavior_for(recorded.prefix, body)
+        await asyncio.sleep(behavior.delay_s)
+        if not isinstance(body, dict):
+            bad = Behavior(status=400, error_message="We could not parse the JSON body of your request.")
+            return _json_response(400, error_payload(bad))
+        return self._image_reply(ImageJob("generations", body), behavior)
+
+    async def _image_form(self, request: web.Request) -> web.StreamResponse:
+        """Edits and variations: multipart/form-data, parsed from the recorded body."""
+        recorded = await self._record(request)
+        endpoint = request.path.rpartition("/")[2]
+        content_type = request.headers.get("Content-Type", "")
+        multipart = content_type.lower().startswith("multipart/form-data")
+        form: ImageForm | None = None
+        if multipart:
+            with contextlib.suppress(ValueError, AssertionError, RuntimeError):
+                form = await parse_form(content_type, recorded.body, endpoint, recorded)
+        if form is not None:
+            with self._lock:
+                self._forms.append(form)
+        marker = _loads_marker(form.fields.get("x_fake")) if form is not None else None
+        behavior = self._behavior_for(recorded.prefix, {"x_fake": marker})
+        await asyncio.sleep(behavior.delay_s)
+        if form is None:
+            message = ("We could not parse the multipart/form-data body of your request." if multipart else
+                       f"Invalid Content-Type header ({content_type or 'none'}), expected multipart/form-data.")
+            return _json_response(400, error_payload(Behavior(status=400, error_message=message)))
+        images = sum(1 for f in form.files if is_image_field(f.name))
+        params = {k: v for k, v in form.fields.items() if k != "x_fake"}
+        return self._image_reply(ImageJob(endpoint, params, images), behavior)
+
+    def _image_reply(self, job: ImageJob, behavior: Behavior) -> web.Response:
+        """Checks in OpenAI's order (bad request, then the behaviour's failure), then the images response."""
+        problem = image_problem(job)
+        if problem is not None:
+            return _json_response(400, error_payload(problem))
+        if behavior.status >= 400:
+            return _json_response(behavior.status, error_payload(behavior))
+        if behavior.raw_body is not None:
+            return _json_response(200, behavior.raw_body.encode())
+        return _json_response(200, orjson.dumps(images_body(job, behavior, self._publish)))
+
+    def _publish(self, png: bytes) -> str:
+        with self._lock:
+            name = f"img-{next(self._file_ids)}.png"
+            self._files[name] = png
+        return f"{self.url}/files/{name}"
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        with self._lock:
+            png = self._files.get(request.match_info["name"])
+        if png is None:
+            return web.Response(status=404, text="The specified blob does not exist.")
+        return web.Response(body=png, content_type="image/png")
+
     async def _stream(self, request: web.Request, body: dict[str, Any], behavior: Behavior,
                       headers: dict[str, str]) -> web.StreamResponse:
         writer = StreamWriter(body, behavior)
@@ -425,6 +731,22 @@ class FakeOpenAI(LoopbackServer):
         if transport is not None:
             transport.abort()  # no terminating chunk: the reader sees an incomplete body
         return response
+
+
+_HEADERS = {"x-request-id": "req_upstream_fake", "openai-version": "2020-10-01", "openai-processing-ms": "12"}
+
+
+def _json_response(status: int, body: bytes) -> web.Response:
+    return web.Response(status=status, body=body, content_type="application/json", headers=_HEADERS)
+
+
+def _loads_marker(text: str | None) -> Any:
+    """The ``x_fake`` form field of a multipart request: JSON text, or None."""
+    if text is None:
+        return None
+    with contextlib.suppress(orjson.JSONDecodeError):
+        return orjson.loads(text)
+    return None
 
 
 if __name__ == "__main__":
