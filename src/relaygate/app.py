@@ -15,6 +15,7 @@ from relaygate.bootstrap import Prepared, load_secret
 from relaygate.relay.access_log import AccessLog
 from relaygate.relay.chat import ChatRelay
 from relaygate.relay.embeddings import EmbeddingsRelay
+from relaygate.relay.images import ImagesRelay
 from relaygate.relay.media import MediaFetcher
 from relaygate.relay.services import Services
 from relaygate.relay.snapshot import SnapshotStore
@@ -24,8 +25,12 @@ from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
 from relaygate.storage.recorder import Recorder
-from relaygate.surfaces import admin, anthropic, gemini, health, openai
+from relaygate.surfaces import admin, anthropic, gemini, health, images, openai
 from relaygate.surfaces.common import CHAT_RELAY, EMBEDDINGS_RELAY, SERVICES
+from relaygate.tasks.engine import TaskEngine
+from relaygate.tasks.images import KIND as IMAGE_TASK
+from relaygate.tasks.images import ImageTasks
+from relaygate.tasks.webhook import WebhookSender
 
 log = logging.getLogger("relaygate")
 
@@ -34,6 +39,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     health.add_routes(app)
     openai.add_routes(app)
+    images.add_routes(app)
     anthropic.add_routes(app)
     gemini.add_routes(app)
     admin.add_routes(app)
@@ -59,14 +65,22 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
                              allow_private=settings.allow_private_media_urls)
         app[CHAT_RELAY] = ChatRelay(services, media)
         app[EMBEDDINGS_RELAY] = EmbeddingsRelay(services)
+        images_relay = app[images.IMAGES_RELAY] = ImagesRelay(services)
+        webhooks = WebhookSender(timeout_s=settings.webhook_timeout_s, allow_private=settings.allow_private_webhooks)
+        image_tasks = app[images.IMAGE_TASKS] = ImageTasks(services, images_relay, webhooks)
+        task_engine = image_tasks.engine = TaskEngine(engine, {IMAGE_TASK: image_tasks}, poll_s=settings.task_poll_s,
+                                                      lease_s=settings.task_lease_s)
         warm = asyncio.get_running_loop().run_in_executor(None, tokenizer.warm_up)
         snapshots.start()
         recorder.start()
         access_log.start()
+        task_engine.start()
         try:
             yield
         finally:
             services.draining = True
+            await task_engine.stop(settings.shutdown_timeout_s)
+            await webhooks.close()
             await recorder.stop()
             await snapshots.stop()
             await access_log.stop()

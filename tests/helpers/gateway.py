@@ -88,6 +88,15 @@ class Gateway:
         self.process = None
         return code
 
+    def kill(self) -> None:
+        """End the process at once (SIGKILL): no drain, as in a crash or a lost machine."""
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._log.close()
+        self.process = None
+
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 

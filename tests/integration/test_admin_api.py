@@ -327,12 +327,13 @@ def test_prices_put_list_and_delete(admin: httpx.Client) -> None:
     assert put.status_code == 200, put.text
     assert put.json() | {"updated_at": 0} == {
         "model": "meta/llama-*", "input": "0.1", "output": "0.000000001", "cached_input": "0",
-        "cache_write": None, "per_call": None, "source": "api", "updated_at": 0}
+        "cache_write": None, "input_image": None, "per_call": None, "per_image": None, "source": "api",
+        "updated_at": 0}
     listed = {p["model"]: p for p in admin.get("/api/prices").json()["data"]}
     assert listed["meta/llama-*"]["output"] == "0.000000001"
     assert listed["mock-gpt"] | {"updated_at": 0} == {
         "model": "mock-gpt", "input": "2.5", "output": "10", "cached_input": None, "cache_write": None,
-        "per_call": None, "source": "config", "updated_at": 0}
+        "input_image": None, "per_call": None, "per_image": None, "source": "config", "updated_at": 0}
 
     assert_error(admin.put("/api/prices/x", json={"input": "0.0000000001"}), 400, "invalid_value", "input")
     assert_error(admin.put("/api/prices/x", json={"input": -1}), 400, "invalid_value", "input")

@@ -112,12 +112,14 @@ def test_prices_set_list_and_delete(tmp_path: Path) -> None:
     prices = {p["model"]: p for p in as_json(cli(config, "prices", "list", "--json"))}
     assert prices["meta/llama-*"] | {"updated_at": 0} == {
         "model": "meta/llama-*", "input": "0.000000001", "output": "10.123456789", "cached_input": "0",
-        "cache_write": None, "per_call": "0.5", "source": "api", "updated_at": 0}
+        "cache_write": None, "input_image": None, "per_call": "0.5", "per_image": None, "source": "api",
+        "updated_at": 0}
     assert prices["mock-gpt"]["source"] == "config" and prices["mock-gpt"]["input"] == "2.5"
     table = ok(cli(config, "prices", "list")).splitlines()
-    assert table[0].split() == ["MODEL", "INPUT", "OUTPUT", "CACHED_INPUT", "CACHE_WRITE", "PER_CALL", "SOURCE"]
-    assert table[1].split() == ["meta/llama-*", "0.000000001", "10.123456789", "0", "-", "0.5", "api"]
-    assert table[2].split() == ["mock-gpt", "2.5", "10", "-", "-", "-", "config"]
+    assert table[0].split() == ["MODEL", "INPUT", "OUTPUT", "CACHED_INPUT", "CACHE_WRITE", "INPUT_IMAGE", "PER_CALL",
+                                "PER_IMAGE", "SOURCE"]
+    assert table[1].split() == ["meta/llama-*", "0.000000001", "10.123456789", "0", "-", "-", "0.5", "-", "api"]
+    assert table[2].split() == ["mock-gpt", "2.5", "10", "-", "-", "-", "-", "-", "config"]
 
     # `set` replaces the whole entry, like PUT; --json prints the price object.
     replaced = as_json(cli(config, "prices", "set", "meta/llama-*", "--cache-write", "3.75", "--json"))
@@ -130,7 +132,7 @@ def test_prices_set_list_and_delete(tmp_path: Path) -> None:
         (["--output", "-1"], "'output' must be a non-negative number of USD"),
         (["--per-call", "ten"], "'per_call' must be a decimal number of USD"),
         (["--cached-input", "1e30"], "'cached_input' is too large"),
-        ([], "Send at least one of: input, output, cached_input, cache_write, per_call"),
+        ([], "Send at least one of: input, output, cached_input, cache_write, input_image, per_call, per_image"),
     ]:
         bad = cli(config, "prices", "set", "x", *args)
         assert bad.returncode == 1 and bad.stdout == "" and f"relaygate: {message}" in bad.stderr, (args, bad)
@@ -141,6 +143,17 @@ def test_prices_set_list_and_delete(tmp_path: Path) -> None:
     again = cli(config, "prices", "delete", "meta/llama-*")
     assert again.returncode == 1 and "No price for the pattern 'meta/llama-*'." in again.stderr
     assert [p["model"] for p in as_json(cli(config, "prices", "list", "--json", "-c", str(config)))] == ["mock-gpt"]
+
+
+def test_prices_set_per_image_amounts(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    images = cli(config, "prices", "set", "dall-e-3", "--per-image", "default=0.04", "--per-image",
+                 "1792x1024/hd=0.12", "--json")
+    assert as_json(images)["per_image"] == {"1792x1024/hd": "0.12", "default": "0.04"}
+    one = ok(cli(config, "prices", "set", "flux-*", "--per-image", "0.025")).strip()
+    assert one == "relaygate: set the price of flux-* (input 0, output 0, per_image default=0.025)"
+    no_default = cli(config, "prices", "set", "dall-e-3", "--per-image", "1792x1024=0.08")
+    assert no_default.returncode == 1 and "'default'" in no_default.stderr
 
 
 def test_channels_add_list_test_and_disable(tmp_path: Path) -> None:

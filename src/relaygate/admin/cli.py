@@ -165,11 +165,34 @@ async def _channels_test(admin: AdminService, args: argparse.Namespace) -> int:
 
 # --- prices -------------------------------------------------------------------------------------
 
-_PRICE_OPTIONS = ("input", "output", "cached_input", "cache_write", "per_call")
+_PRICE_OPTIONS = ("input", "output", "cached_input", "cache_write", "input_image", "per_call")
 
 
 def _price_text(price: dict[str, Any]) -> str:
-    return ", ".join(f"{name} {price[name]}" for name in _PRICE_OPTIONS if price[name] is not None)
+    parts = [f"{name} {price[name]}" for name in _PRICE_OPTIONS if price[name] is not None]
+    if price.get("per_image"):
+        parts.append(f"per_image {_image_amounts_text(price['per_image'])}")
+    return ", ".join(parts)
+
+
+def _image_amounts_text(amounts: dict[str, str] | None) -> str:
+    return "-" if not amounts else ",".join(f"{key}={value}" for key, value in amounts.items())
+
+
+def _per_image_option(values: list[str] | None) -> str | dict[str, str] | None:
+    """``--per-image 0.04`` (any size) or ``--per-image default=0.04 --per-image 1792x1024/hd=0.12``."""
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    amounts: dict[str, str] = {}
+    for value in values:
+        key, sep, amount = value.partition("=")
+        if not sep:
+            raise GatewayError("--per-image takes one amount, or KEY=USD entries (with a 'default').",
+                               status=400, code="invalid_value", param="per_image")
+        amounts[key] = amount
+    return amounts
 
 
 async def _prices_list(admin: AdminService, args: argparse.Namespace) -> int:
@@ -177,13 +200,16 @@ async def _prices_list(admin: AdminService, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(prices)
         return 0
-    rows = [[p["model"], *("-" if p[f] is None else p[f] for f in _PRICE_OPTIONS), p["source"]] for p in prices]
-    print(_table(["MODEL", "INPUT", "OUTPUT", "CACHED_INPUT", "CACHE_WRITE", "PER_CALL", "SOURCE"], rows))
+    rows = [[p["model"], *("-" if p[f] is None else p[f] for f in _PRICE_OPTIONS),
+             _image_amounts_text(p["per_image"]), p["source"]] for p in prices]
+    print(_table(["MODEL", "INPUT", "OUTPUT", "CACHED_INPUT", "CACHE_WRITE", "INPUT_IMAGE", "PER_CALL", "PER_IMAGE",
+                  "SOURCE"], rows))
     return 0
 
 
 async def _prices_set(admin: AdminService, args: argparse.Namespace) -> int:
-    price = await admin.put_price(args.pattern, _given(**{f: getattr(args, f) for f in _PRICE_OPTIONS}))
+    options = {f: getattr(args, f) for f in _PRICE_OPTIONS}
+    price = await admin.put_price(args.pattern, _given(**options, per_image=_per_image_option(args.per_image)))
     if args.json:
         _print_json(price)
         return 0
@@ -297,7 +323,12 @@ def _add_prices(sub: Any) -> None:
     put.add_argument("--output", metavar="USD", help="USD per 1M output tokens (default 0)")
     put.add_argument("--cached-input", metavar="USD", help="USD per 1M cached input tokens (default: --input)")
     put.add_argument("--cache-write", metavar="USD", help="USD per 1M cache-write tokens (default: --input)")
-    put.add_argument("--per-call", metavar="USD", help="USD per request; wins over token prices")
+    put.add_argument("--input-image", metavar="USD",
+                     help="USD per 1M input tokens that encode images (image models; default: --input)")
+    put.add_argument("--per-call", metavar="USD", help="USD per request; wins over every other price")
+    put.add_argument("--per-image", metavar="[KEY=]USD", action="append",
+                     help="USD per image: one amount, or repeated SIZE=USD, SIZE/QUALITY=USD, */QUALITY=USD with "
+                          "default=USD; wins over token prices for image calls")
     delete = _leaf(prices, "delete", "remove a price", _command(_prices_delete))
     delete.add_argument("pattern", metavar="PATTERN")
 

@@ -69,6 +69,21 @@ class Ledger:
     def refund(self, reservation: Reservation) -> None:
         self.settle(reservation, 0)
 
+    def charge_committed(self, reservation: Reservation, amount: int) -> None:
+        """Replace the hold by ``amount`` that is already committed to the database (an async task's
+        hold, written with the task)."""
+        if not reservation.open:
+            return
+        reservation.open = False
+        b = self._balance(reservation.key_id)
+        b.reserved -= reservation.amount
+        b.committed += amount
+
+    def adjust_committed(self, key_id: int, delta: int) -> None:
+        """A committed change of spend made outside the group commit (an async task settled: its cost
+        minus its hold, often negative)."""
+        self._balance(key_id).committed += delta
+
     # SpendListener: called by the recorder's writer task, in order.
     def committed(self, spend_by_key: dict[int, int]) -> None:
         for key_id, cost in spend_by_key.items():

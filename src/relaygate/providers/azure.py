@@ -3,8 +3,9 @@
 ``base_url`` is the resource endpoint (``https://<resource>.openai.azure.com``; a trailing
 ``/openai`` is accepted). Each model is served by a deployment:
 ``POST {base_url}/openai/deployments/{deployment}/chat/completions?api-version=...`` (``/embeddings``
-for embeddings) with the key in ``api-key``. Options: ``deployments`` (upstream model name → deployment
-name; a model not listed is its own deployment name) and ``api_version`` (default ``2024-10-21``, the
+for embeddings, ``/images/generations`` and ``/images/edits`` for images) with the key in
+``api-key``. Options: ``deployments`` (upstream model name → deployment name; a model not listed is
+its own deployment name) and ``api_version`` (default ``2024-10-21``, the
 GA version that reports usage in streams). ``channels test`` sends a one-token chat: a models listing
 would not prove that the deployments exist.
 """
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from relaygate.providers.base import Transport, UpstreamRequest
+from relaygate.providers.base import IMAGE_PATHS, ImagePayload, Transport, UpstreamRequest, image_body_headers
 from relaygate.routing.records import ChannelRecord
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -63,6 +64,17 @@ class AzureProvider:
 
     def embeddings_request(self, channel: ChannelRecord, body: bytes, *, model: str) -> UpstreamRequest:
         return UpstreamRequest("POST", deployment_url(channel, model, "embeddings"), _headers(channel), body)
+
+    def images_dialect(self, channel: ChannelRecord) -> str:
+        return "openai"
+
+    def images_request(self, channel: ChannelRecord, operation: str, payload: ImagePayload, *,
+                       model: str) -> UpstreamRequest:
+        headers = image_body_headers(payload)
+        if channel.api_key:
+            headers["api-key"] = channel.api_key
+        return UpstreamRequest("POST", deployment_url(channel, model, IMAGE_PATHS[operation]), headers,
+                               payload.body, body_chunks=payload.chunks)
 
     def transport_for(self, channel: ChannelRecord) -> Transport | None:
         return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +20,9 @@ class UpstreamRequest:
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
     meta: dict[str, str] = field(default_factory=dict)
+    # A body too large to hold (a multipart image upload), produced afresh for every send so that a
+    # failover can send it again; the provider puts its length in Content-Length.
+    body_chunks: Callable[[], AsyncIterator[bytes]] | None = None
 
 
 class UpstreamResponse(Protocol):
@@ -83,6 +86,47 @@ class EmbeddingsProvider(Protocol):
         """The upstream request for ``body`` (already in the channel's embeddings dialect); ``model`` is
         the upstream model name, for dialects that carry it in the URL."""
         ...
+
+
+@dataclass(slots=True)
+class ImagePayload:
+    """An OpenAI-format image request as it goes upstream: a JSON body (generations), or a multipart
+    form streamed from its spool (edits, variations). ``fields`` are the request's fields with the
+    upstream model name, for providers that answer in-process (the mock)."""
+
+    content_type: str
+    fields: Mapping[str, object]
+    body: bytes = b""
+    chunks: Callable[[], AsyncIterator[bytes]] | None = None
+    length: int | None = None
+
+
+@runtime_checkable
+class ImagesProvider(Protocol):
+    """An upstream that also makes images (an optional ability). The transport is the provider's chat
+    one (``ChatProvider.transport_for``)."""
+
+    def images_dialect(self, channel: ChannelRecord) -> str:
+        """The images wire format: "openai" (``/v1/images/*``), or "gemini" (image-output models through
+        ``generateContent``, sent with the provider's ``chat_request``)."""
+        ...
+
+    def images_request(self, channel: ChannelRecord, operation: str, payload: ImagePayload, *,
+                       model: str) -> UpstreamRequest:
+        """The upstream request for an OpenAI-format image call; ``operation`` is "generate", "edit" or
+        "variation". Only called when ``images_dialect`` is "openai"."""
+        ...
+
+
+IMAGE_PATHS = {"generate": "images/generations", "edit": "images/edits", "variation": "images/variations"}
+
+
+def image_body_headers(payload: ImagePayload) -> dict[str, str]:
+    """Content-Type, and Content-Length for a streamed form (so that it is not sent chunked)."""
+    headers = {"Content-Type": payload.content_type}
+    if payload.chunks is not None and payload.length is not None:
+        headers["Content-Length"] = str(payload.length)
+    return headers
 
 
 class UpstreamConnectError(Exception):

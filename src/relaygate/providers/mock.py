@@ -10,7 +10,8 @@ Behaviour (documented in docs/providers.md):
 - a max-tokens limit cuts the reply by words (finish reason ``length``);
 - options: ``mock_chunk_delay_ms`` (default 10) between streamed pieces, and ``dialect``
   (``openai``, the default; ``anthropic``: the Messages API; ``gemini``: generateContent);
-- embeddings (``mock_embeddings.py``) in the OpenAI format, or Gemini's with ``dialect: gemini``.
+- embeddings (``mock_embeddings.py``) in the OpenAI format, or Gemini's with ``dialect: gemini``;
+- images (``mock_images.py``): generations, edits and variations in the OpenAI format, real PNGs.
 
 The request is read with its dialect's converter, the reply is made once in neutral terms (a core
 ``ChatResponse`` and its stream events), and the dialect's encoder writes it: every dialect gets the
@@ -64,8 +65,9 @@ from relaygate.dialects.openai.convert import core_request_to_openai, openai_req
 from relaygate.dialects.openai.response_convert import core_response_to_openai
 from relaygate.dialects.openai.stream_convert import core_stream_to_openai
 from relaygate.providers import mock_embeddings
-from relaygate.providers.base import Transport, UpstreamBodyTooLarge, UpstreamRequest
+from relaygate.providers.base import IMAGE_PATHS, ImagePayload, Transport, UpstreamBodyTooLarge, UpstreamRequest
 from relaygate.providers.gemini import model_segment
+from relaygate.providers.mock_images import images_reply
 from relaygate.routing.records import ChannelRecord
 from relaygate.sse import data_frame, named_frame
 
@@ -101,6 +103,15 @@ class MockProvider:
                else "mock://v1/embeddings")
         return UpstreamRequest("POST", url, {}, body, meta={"dialect": dialect, "model": model, "call": "embeddings"})
 
+    def images_dialect(self, channel: ChannelRecord) -> str:
+        return "openai"  # whatever its chat dialect: the mock's images are always OpenAI's
+
+    def images_request(self, channel: ChannelRecord, operation: str, payload: ImagePayload, *,
+                       model: str) -> UpstreamRequest:
+        fields = orjson.dumps({**payload.fields, "model": model}).decode()
+        return UpstreamRequest("POST", f"mock://v1/{IMAGE_PATHS[operation]}", {}, b"",
+                               meta={"call": "images", "operation": operation, "fields": fields})
+
     def models_request(self, channel: ChannelRecord) -> UpstreamRequest | None:
         return UpstreamRequest("GET", "mock://models", {}, b"", meta={"dialect": self.dialect_for(channel)})
 
@@ -132,6 +143,9 @@ class MockTransport:
         if request.meta.get("call") == "embeddings":
             status, answer = mock_embeddings.reply(codec.name, request.body, request.meta.get("model", ""))
             return MockResponse(status, "application/json", [orjson.dumps(answer)], 0.0)
+        if request.meta.get("call") == "images":
+            images = images_reply(request.meta["operation"], orjson.loads(request.meta["fields"]))
+            return MockResponse(200, "application/json", [orjson.dumps(images)], 0.0)
         try:
             body = orjson.loads(request.body)
         except orjson.JSONDecodeError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from relaygate.providers.base import Transport, UpstreamRequest
+from relaygate.providers.base import IMAGE_PATHS, ImagePayload, Transport, UpstreamRequest, image_body_headers
 from relaygate.routing.records import ChannelRecord
 
 
@@ -49,3 +49,14 @@ class OpenAIProvider:
         if channel.api_key:
             headers["Authorization"] = "Bearer " + channel.api_key
         return UpstreamRequest("POST", api_root(channel.base_url) + "/embeddings", headers, body)
+
+    def images_dialect(self, channel: ChannelRecord) -> str:
+        return "openai"
+
+    def images_request(self, channel: ChannelRecord, operation: str, payload: ImagePayload, *,
+                       model: str) -> UpstreamRequest:
+        headers = image_body_headers(payload)
+        if channel.api_key:
+            headers["Authorization"] = "Bearer " + channel.api_key
+        return UpstreamRequest("POST", f"{api_root(channel.base_url)}/{IMAGE_PATHS[operation]}", headers,
+                               payload.body, body_chunks=payload.chunks)

@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from relaygate.providers.anthropic import AnthropicProvider
 from relaygate.providers.azure import AzureProvider
-from relaygate.providers.base import ChatProvider, EmbeddingsProvider
+from relaygate.providers.base import ChatProvider, EmbeddingsProvider, ImagesProvider
 from relaygate.providers.gemini import GeminiProvider
 from relaygate.providers.mock import MockProvider
 from relaygate.providers.openai import OpenAIProvider
@@ -38,6 +38,12 @@ def embeddings_provider_for(kind: str) -> EmbeddingsProvider | None:
     """The kind's embeddings ability, or None when it has none (Anthropic)."""
     provider = _PROVIDERS[kind]
     return provider if isinstance(provider, EmbeddingsProvider) else None
+
+
+def images_provider_for(kind: str) -> ImagesProvider | None:
+    """The kind's images ability, or None when it has none (Anthropic)."""
+    provider = _PROVIDERS[kind]
+    return provider if isinstance(provider, ImagesProvider) else None
 
 
 def known_kinds() -> tuple[str, ...]:

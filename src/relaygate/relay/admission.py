@@ -10,21 +10,23 @@ from relaygate.relay.services import Services
 
 
 def price_and_reserve(services: Services, call: Call, *, input_tokens: int, output_tokens: int,
-                      image: ImageBill | None = None) -> None:
+                      image: ImageBill | None = None) -> int:
     """Set ``call.price`` and ``call.reservation``; the estimate is the per-call price, or what the
-    given token counts (or images) would cost. Raises ``PriceMissing`` or ``InsufficientQuota``."""
+    given token counts (or images) would cost. Returns that estimate (0 without a price, and for a
+    token call of an unlimited key, which needs none). Raises ``PriceMissing`` or ``InsufficientQuota``."""
     price = services.snapshots.current.prices.lookup(call.model)
     if price is None and services.settings.unpriced_models == "reject":
         raise PriceMissing(f"The model '{call.model}' has no price set; ask the operator to add one.",
                            param="model")
     call.price = price
     quota = call.key.quota_nano
+    if quota is None and image is None:
+        return 0  # the hot chat path: an unlimited key needs no estimate
+    amount = 0 if price is None else estimate_cost(price, input_tokens, output_tokens, image)
     if quota is None:
-        return
-    amount = 0
-    if price is not None:
-        amount = estimate_cost(price, input_tokens, output_tokens, image)
+        return amount
     reservation = services.ledger.reserve(call.key.id, quota, amount)
     if reservation is None:
         raise InsufficientQuota("You exceeded your current quota, please check your plan and billing details.")
     call.reservation = reservation
+    return amount

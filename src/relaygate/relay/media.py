@@ -38,7 +38,9 @@ def address_allowed(host: str, allow_private: bool) -> bool:
     return allow_private or address.is_global
 
 
-class _PublicOnlyResolver(AbstractResolver):
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves names to public addresses only (unless private ones are allowed); shared with webhooks."""
+
     def __init__(self, allow_private: bool) -> None:
         self._inner = DefaultResolver()
         self._allow_private = allow_private
@@ -64,7 +66,7 @@ class MediaFetcher:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(resolver=_PublicOnlyResolver(self._allow_private), limit=64)
+            connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(self._allow_private), limit=64)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 

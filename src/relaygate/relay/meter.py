@@ -43,11 +43,22 @@ class Meter:
         which images an image call produced, for per-image prices."""
         if call.finished:
             return
+        record = self.account(call, reason, status=status, usage=usage, produced_text=produced_text,
+                              delivered=delivered, error_code=error_code, estimated=estimated, image=image)
+        self.log(record)
+        await self._services.recorder.write(record)
+
+    def account(self, call: Call, reason: EndReason, *, status: int, usage: Usage | None = None,
+                produced_text: str = "", delivered: bool = False, error_code: str | None = None,
+                estimated: Usage | None = None, image: ImageBill | None = None) -> UsageRecord:
+        """Decide the call's money (once), settle its in-memory reservation, and return the record to
+        store. ``finish`` stores it through the group commit; an async task stores it in the same
+        transaction that ends the task (``tasks/store.py``)."""
         call.finished = True
         per_call = call.price is not None and call.price.per_call is not None
         billable = charges(reason, delivered=delivered, per_call=per_call)
-        source = "upstream" if usage is not None else "none"
         per_image = image is not None and call.price is not None and call.price.per_image is not None
+        source = "upstream" if usage is not None else "none"
         if usage is None and billable and not per_call and not per_image:
             usage = estimated if estimated is not None else estimate_usage(call, produced_text)
             source = "estimated"
@@ -57,8 +68,7 @@ class Meter:
             self._services.ledger.settle(call.reservation, cost)
         record = self._record(call, reason, status, usage, source, cost, error_code)
         record.images = image.count if image is not None and billable else 0
-        self._log(record)
-        await self._services.recorder.write(record)
+        return record
 
     def _record(self, call: Call, reason: EndReason, status: int, usage: Usage, source: str, cost: int,
                 error_code: str | None) -> UsageRecord:
@@ -70,13 +80,14 @@ class Meter:
             channel_id=channel.id if channel else None, channel_name=channel.name if channel else None,
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cached_input_tokens=usage.cached_input_tokens, cache_write_tokens=usage.cache_write_tokens,
-            reasoning_tokens=usage.reasoning_tokens, image_input_tokens=usage.image_input_tokens, cost_nano=cost, attempts=call.attempts,
+            reasoning_tokens=usage.reasoning_tokens, image_input_tokens=usage.image_input_tokens, cost_nano=cost,
+            attempts=call.attempts,
             latency_ms=call.elapsed_ms(),
             first_byte_ms=call.elapsed_ms(call.first_byte_at) if call.first_byte_at is not None else None,
             client_ip=call.client_ip, error_code=error_code,
         )
 
-    def _log(self, r: UsageRecord) -> None:
+    def log(self, r: UsageRecord) -> None:
         self._services.access_log.write({
             "ts_ms": r.created_at_ms, "request_id": r.request_id, "surface": r.surface, "key_id": r.key_id,
             "model": r.model, "channel": r.channel_name, "stream": r.stream, "status": r.status,

@@ -83,7 +83,8 @@ class HttpTransport:
     async def send(self, request: UpstreamRequest) -> HttpResponse:
         try:
             response = await self._session.request(
-                request.method, request.url, data=request.body or None, headers=request.headers,
+                request.method, request.url, headers=request.headers,
+                data=request.body_chunks() if request.body_chunks is not None else (request.body or None),
                 timeout=self._timeout(request.connect_timeout, request.read_timeout), allow_redirects=False,
             )
         except TimeoutError as exc:

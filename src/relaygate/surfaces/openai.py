@@ -43,7 +43,7 @@ def render_error(error: GatewayError, rid: str) -> tuple[int, bytes]:
 openai_errors = with_errors(render_error)
 
 
-def _authenticated_key(request: web.Request) -> KeyRecord:
+def authenticated_key(request: web.Request) -> KeyRecord:
     services = services_of(request)
     token = bearer_token(request.headers.get("Authorization"))
     return authenticate(services.snapshots.current.keys_by_hash, token, client_ip(request))
@@ -71,7 +71,7 @@ def validate_chat_body(body: dict[str, Any]) -> tuple[str, bool]:
 
 @openai_errors
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    rid, key, body, raw = await accept_call(request, _authenticated_key)
+    rid, key, body, raw = await accept_call(request, authenticated_key)
     model, stream = validate_chat_body(body)
     check_model(key, model)
     call = Call(request_id=rid, surface="openai.chat", model=model, stream=stream, key=key,
@@ -82,7 +82,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 @openai_errors
 async def embeddings(request: web.Request) -> web.StreamResponse:
-    rid, key, body, raw = await accept_call(request, _authenticated_key)
+    rid, key, body, raw = await accept_call(request, authenticated_key)
     model = check_openai_embeddings_request(body)
     check_model(key, model)
     call = Call(request_id=rid, surface="openai.embeddings", model=model, stream=False, key=key,
@@ -106,7 +106,7 @@ async def list_models(request: web.Request) -> web.StreamResponse:
 
 @openai_errors
 async def _openai_list_models(request: web.Request) -> web.StreamResponse:
-    key = _authenticated_key(request)
+    key = authenticated_key(request)
     data = [_model_object(m) for m in visible_models(request, key)]
     return json_response({"object": "list", "data": data}, rid=request_id(request))
 
@@ -121,7 +121,7 @@ async def get_model(request: web.Request) -> web.StreamResponse:
 
 @openai_errors
 async def _openai_get_model(request: web.Request) -> web.StreamResponse:
-    key = _authenticated_key(request)
+    key = authenticated_key(request)
     name = request.match_info["model"]
     router = services_of(request).snapshots.current.router
     if not key.allows_model(name) or not router.serves(name):
@@ -137,7 +137,7 @@ def _usd_fragment(nano: int, scale: int = 1) -> orjson.Fragment:
 
 @openai_errors
 async def billing_subscription(request: web.Request) -> web.StreamResponse:
-    key = _authenticated_key(request)
+    key = authenticated_key(request)
     limit = _usd_fragment(key.quota_nano) if key.quota_nano is not None else _UNLIMITED_USD
     return json_response({
         "object": "billing_subscription", "has_payment_method": True,
@@ -149,7 +149,7 @@ async def billing_subscription(request: web.Request) -> web.StreamResponse:
 @openai_errors
 async def billing_usage(request: web.Request) -> web.StreamResponse:
     """Spend so far, in cents, as the chat front-ends that show a balance expect."""
-    key = _authenticated_key(request)
+    key = authenticated_key(request)
     spent = services_of(request).ledger.spent(key.id)
     return json_response({"object": "list", "total_usage": _usd_fragment(spent, 100)}, rid=request_id(request))
 

@@ -1,0 +1,260 @@
+"""The images use case: generations, edits and variations, price per image or per token, routed like
+chat, tried in order; also what an async image task runs (``tasks/images.py``).
+
+A channel whose kind makes images in OpenAI's format (OpenAI, Azure, the mock) gets the client's
+request as it is: the JSON body (re-encoded only when the model name changes), or the multipart form
+re-emitted from its spool with the upstream model name, files byte for byte. A Gemini channel gets one
+``generateContent`` call per image asked for (``dialects/gemini/images.py``), and the answer comes back
+as OpenAI's images response with ``b64_json`` images.
+
+Billing (docs/billing.md): a per-call price wins; else a per-image price by size and quality times the
+images delivered; else the upstream's token usage (``gpt-image-*``: text and image input tokens, image
+output tokens). The reservation is made for the ``n`` images asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from relaygate.billing.pricing import ImageBill
+from relaygate.billing.rules import EndReason
+from relaygate.billing.tokenizer import count_text
+from relaygate.core.images import ImageJob, ImageOperation
+from relaygate.core.usage import Usage
+from relaygate.dialects.gemini.errors import parse_upstream_error as gemini_error
+from relaygate.dialects.gemini.images import (
+    NO_IMAGE,
+    GeminiImages,
+    ImageInput,
+    gemini_images_response,
+    images_request_to_gemini,
+    openai_images_response,
+    sum_usage,
+)
+from relaygate.dialects.openai.errors import parse_upstream_error as openai_error
+from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamError, UpstreamRejected
+from relaygate.providers.base import ImagePayload, ImagesProvider, Transport, UpstreamRequest
+from relaygate.providers.registry import images_provider_for, provider_for
+from relaygate.relay.admission import price_and_reserve
+from relaygate.relay.call import Call
+from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult
+from relaygate.relay.failover import settled, try_in_order
+from relaygate.relay.meter import Meter
+from relaygate.relay.multipart import ImageForm
+from relaygate.relay.services import Services
+from relaygate.routing.records import ChannelRecord
+from relaygate.storage.recorder import RecorderError
+
+_NOT_ACCOUNTED = "The request could not be accounted for; it was not billed."
+# Reserved output tokens per image for token-priced image models (gpt-image-1 at high quality and
+# 1024x1024 produces 4160; larger sizes up to about 1.5 times that).
+_RESERVE_TOKENS_PER_IMAGE = 6240
+
+Candidates = list[tuple[ChannelRecord, str]]
+
+
+@dataclass(slots=True)
+class Made:
+    """Images an upstream made: the client's answer (OpenAI images response), its usage, how many."""
+
+    payload: bytes
+    usage: Usage | None
+    images: int
+
+
+class ImagesRelay:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._meter = Meter(services)
+        settings = services.settings
+        self._exchange = Exchange(self._meter, services.health, settings.max_upstream_body_bytes)
+        self._max_attempts = settings.max_attempts
+
+    @property
+    def meter(self) -> Meter:
+        return self._meter
+
+    def candidates(self, call: Call) -> Candidates:
+        """Channels that can make images for the call's model; raises when there are none."""
+        router = self._services.snapshots.current.router
+        if not router.serves(call.model):
+            raise ModelNotFound(f"The model '{call.model}' does not exist or you do not have access to it.",
+                                param="model")
+        found = [(channel, model) for channel, model in router.candidates(call.model, sys.maxsize)
+                 if images_provider_for(channel.type) is not None][:self._max_attempts]
+        if not found:
+            raise InvalidRequest(f"The model '{call.model}' does not make images: no channel of it has an images "
+                                 "API.", param="model", code="images_not_supported")
+        return found
+
+    def admit(self, call: Call, job: ImageJob) -> int:
+        """Price the call and reserve what ``n`` images would cost; returns that amount."""
+        prompt_tokens = count_text(job.prompt or "", "gpt-4o")
+        return price_and_reserve(self._services, call, input_tokens=prompt_tokens,
+                          output_tokens=_RESERVE_TOKENS_PER_IMAGE * job.n, image=bill_for(job, job.n))
+
+    async def relay(self, call: Call, job: ImageJob, form: ImageForm | None, raw: bytes | None = None) -> JsonResult:
+        """A synchronous image call: the answer, billed and recorded. ``raw`` is the client's JSON body
+        (generations), forwarded as it is when the model name does not change."""
+        candidates = self.candidates(call)
+        self.admit(call, job)
+        made = await settled(self._meter, call, self.make(call, job, form, candidates, raw))
+        try:
+            await self._meter.finish(call, EndReason.DONE, status=200, usage=made.usage, delivered=True,
+                                     estimated=estimated_usage(job, made), image=bill_for(job, made.images))
+        except RecorderError as exc:
+            raise AccountingUnavailable(_NOT_ACCOUNTED) from exc
+        return JsonResult(200, made.payload)
+
+    async def make(self, call: Call, job: ImageJob, form: ImageForm | None, candidates: Candidates,
+                   raw: bytes | None = None) -> Made | Failure:
+        """Try the candidates in order; the images of the first that answers, or why none did."""
+
+        async def attempt(channel: ChannelRecord, upstream_model: str) -> Made | Failure:
+            ability = images_provider_for(channel.type)
+            assert ability is not None  # candidates were filtered on it
+            transport = provider_for(channel.type).transport_for(channel) or self._services.http
+            if ability.images_dialect(channel) == "gemini":
+                return await self._gemini(call, job, form, channel, upstream_model, transport)
+            return await self._openai(call, job, form, raw, channel, upstream_model, ability, transport)
+
+        return await try_in_order(call, candidates, attempt)
+
+    # --- OpenAI's images API ----------------------------------------------------------------------
+
+    async def _openai(self, call: Call, job: ImageJob, form: ImageForm | None, raw: bytes | None,
+                      channel: ChannelRecord, upstream_model: str, ability: ImagesProvider,
+                      transport: Transport) -> Made | Failure:
+        fields = {**job.params, "model": upstream_model}
+        if form is None:
+            # The client's bytes when they already name the upstream model; else one re-encoding.
+            json_body = raw if raw is not None and call.body.get("model") == upstream_model else orjson.dumps(fields)
+            payload = ImagePayload("application/json", fields, body=json_body)
+        else:
+            encoded = form.encode({"model": upstream_model})
+            payload = ImagePayload(encoded.content_type, fields, chunks=encoded.chunks, length=encoded.length)
+        request = self._timed(ability.images_request(channel, job.operation.value, payload, model=upstream_model))
+        body = await self._fetch(channel, transport, request, openai_error)
+        if isinstance(body, Failure):
+            return body
+        parsed = _loads_or_none(body)
+        data = parsed.get("data") if isinstance(parsed, dict) else None
+        if not isinstance(data, list) or not data:
+            return self._broken(channel, "The upstream's answer was not an images response.")
+        self._services.health.success(channel.id)
+        return Made(body, _openai_usage(parsed), len(data))
+
+    # --- Gemini image-output models ---------------------------------------------------------------
+
+    async def _gemini(self, call: Call, job: ImageJob, form: ImageForm | None, channel: ChannelRecord,
+                      upstream_model: str, transport: Transport) -> Made | Failure:
+        if job.operation is ImageOperation.VARIATION:
+            return Failure(InvalidRequest("Image variations are not offered by Gemini channels.", param="model",
+                                          code="images_not_supported"), EndReason.REJECTED)
+        try:
+            images, mask = _inputs(form)
+            body = orjson.dumps(images_request_to_gemini(job.params, images, mask))
+        except InvalidRequest as exc:
+            return Failure(exc, EndReason.REJECTED)
+        provider = provider_for(channel.type)
+        request = provider.chat_request(channel, body, stream=False, model=upstream_model, client_headers={})
+        results = await asyncio.gather(*(self._gemini_one(channel, transport, self._timed(request))
+                                         for _ in range(job.n)))
+        failures = [r for r in results if isinstance(r, Failure)]
+        if failures:
+            return failures[0]
+        made = [r for r in results if isinstance(r, GeminiImages)]
+        answer = openai_images_response(made, created=int(time.time()),
+                                        output_format=_text_or_none(job.params.get("output_format")))
+        self._services.health.success(channel.id)
+        usage = sum_usage(m.usage for m in made)
+        return Made(orjson.dumps(answer), usage, sum(len(m.images) for m in made))
+
+    async def _gemini_one(self, channel: ChannelRecord, transport: Transport,
+                          request: UpstreamRequest) -> GeminiImages | Failure:
+        body = await self._fetch(channel, transport, request, gemini_error)
+        if isinstance(body, Failure):
+            return body
+        parsed = _loads_or_none(body)
+        if not isinstance(parsed, dict):
+            return self._broken(channel, "The upstream's answer was not valid JSON.")
+        result = gemini_images_response(parsed)
+        if not result.images:
+            reason = result.blocked_reason or NO_IMAGE
+            if result.content_filtered:
+                return Failure(UpstreamRejected(400, f"The model refused to make this image ({reason}); change the "
+                                                "prompt.", code="content_policy_violation", param="prompt",
+                                                error_type="invalid_request_error"), EndReason.REJECTED)
+            return self._broken(channel, f"The model answered without an image ({reason}).")
+        return result
+
+    # --- shared -------------------------------------------------------------------------------------
+
+    def _timed(self, request: UpstreamRequest) -> UpstreamRequest:
+        request.connect_timeout = self._services.settings.connect_timeout_s
+        request.read_timeout = self._services.settings.first_byte_timeout_s
+        return request
+
+    async def _fetch(self, channel: ChannelRecord, transport: Transport, request: UpstreamRequest,
+                     parse_error: Any) -> bytes | Failure:
+        response = await self._exchange.send(channel, transport, request, parse_error)
+        if isinstance(response, Failure):
+            return response
+        return await self._exchange.read(channel, response)
+
+    def _broken(self, channel: ChannelRecord, message: str) -> Failure:
+        self._services.health.failure(channel.id)
+        return Failure(UpstreamError(message), EndReason.UPSTREAM_ERROR)
+
+
+def bill_for(job: ImageJob, count: int) -> ImageBill:
+    return ImageBill(count, job.size, job.quality)
+
+
+def estimated_usage(job: ImageJob, made: Made) -> Usage | None:
+    """For token-priced image models whose upstream reported nothing: the prompt, counted offline (the
+    image output cannot be counted, so it is not billed; docs/billing.md)."""
+    if made.usage is not None:
+        return None
+    return Usage(input_tokens=count_text(job.prompt or "", "gpt-4o"))
+
+
+def _inputs(form: ImageForm | None) -> tuple[list[ImageInput], ImageInput | None]:
+    if form is None:
+        return [], None
+    images = [ImageInput(form.read_file(part), part.content_type) for part in form.images()]
+    mask_part = form.mask()
+    mask = ImageInput(form.read_file(mask_part), mask_part.content_type) if mask_part is not None else None
+    return images, mask
+
+
+def _openai_usage(parsed: dict[str, Any]) -> Usage | None:
+    """gpt-image-1's ``usage``: input tokens (text and image), output tokens (image)."""
+    raw = parsed.get("usage")
+    if not isinstance(raw, dict):
+        return None
+    details = raw.get("input_tokens_details")
+    image_tokens = details.get("image_tokens") if isinstance(details, dict) else None
+    return Usage(input_tokens=_count(raw.get("input_tokens")), output_tokens=_count(raw.get("output_tokens")),
+                 image_input_tokens=_count(image_tokens))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _loads_or_none(payload: bytes) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None

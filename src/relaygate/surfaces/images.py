@@ -1,0 +1,139 @@
+"""OpenAI's image routes: ``/v1/images/generations`` (JSON), ``/v1/images/edits`` and
+``/v1/images/variations`` (multipart), each synchronous or, with ``?async=true``, as a task polled at
+``GET /v1/images/tasks/{task_id}`` (spec/images-async.md). Errors in OpenAI's shape."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from relaygate.auth.gate import check_model
+from relaygate.core.images import ImageJob, ImageOperation
+from relaygate.dialects.openai.adapter import OPENAI
+from relaygate.dialects.openai.images import check_image_request
+from relaygate.errors import InvalidRequest, NotFound, ShuttingDown
+from relaygate.relay.call import Call
+from relaygate.relay.images import ImagesRelay
+from relaygate.relay.multipart import FilePart, ImageForm, read_image_request
+from relaygate.surfaces.common import (
+    accept_call,
+    client_ip,
+    json_response,
+    request_id,
+    send_result,
+    services_of,
+)
+from relaygate.surfaces.openai import authenticated_key, openai_errors
+from relaygate.tasks import store
+from relaygate.tasks.images import KIND, SURFACE, ImageTasks, task_envelope
+from relaygate.tasks.webhook import check_webhook_url
+
+IMAGES_RELAY: web.AppKey[ImagesRelay] = web.AppKey("images_relay", ImagesRelay)
+IMAGE_TASKS: web.AppKey[ImageTasks] = web.AppKey("image_tasks", ImageTasks)
+
+_EDIT_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+@openai_errors
+async def generations(request: web.Request) -> web.StreamResponse:
+    rid, key, body, raw = await accept_call(request, authenticated_key)
+    job = check_image_request(ImageOperation.GENERATE, body, form=False)
+    check_model(key, job.model)
+    call = Call(request_id=rid, surface=SURFACE, model=job.model, stream=False, key=key,
+                client_ip=client_ip(request), body=body)
+    if _is_async(request):
+        return await _submit(request, call, job, None)
+    result = await request.app[IMAGES_RELAY].relay(call, job, None, raw)
+    return await send_result(request, result, rid, OPENAI)
+
+
+@openai_errors
+async def edits(request: web.Request) -> web.StreamResponse:
+    return await _multipart(request, ImageOperation.EDIT, async_allowed=True)
+
+
+@openai_errors
+async def variations(request: web.Request) -> web.StreamResponse:
+    return await _multipart(request, ImageOperation.VARIATION, async_allowed=False)
+
+
+async def _multipart(request: web.Request, operation: ImageOperation, *, async_allowed: bool) -> web.StreamResponse:
+    services = services_of(request)
+    rid = request_id(request)
+    if services.draining:
+        raise ShuttingDown("The gateway is shutting down; retry on another instance.")
+    key = authenticated_key(request)  # before reading the body: an unknown caller cannot make us read 50 MiB
+    with await read_image_request(request, max_total_bytes=services.settings.max_image_upload_bytes) as form:
+        job = check_image_request(operation, form.fields, form=True)
+        _check_files(form, job)
+        check_model(key, job.model)
+        call = Call(request_id=rid, surface=SURFACE, model=job.model, stream=False, key=key,
+                    client_ip=client_ip(request), body=dict(job.params))
+        if async_allowed and _is_async(request):
+            return await _submit(request, call, job, form)
+        result = await request.app[IMAGES_RELAY].relay(call, job, form)
+        return await send_result(request, result, rid, OPENAI)
+
+
+def _check_files(form: ImageForm, job: ImageJob) -> None:
+    """The files an edit or variation needs, of types an upstream can decode (checked by their bytes)."""
+    images = form.images()
+    if not images:
+        raise InvalidRequest("An image file is required: send it as the 'image' field (or repeated 'image[]').",
+                             param="image", code="missing_image")
+    single = job.operation is ImageOperation.VARIATION or job.model == "dall-e-2"
+    if single and len(images) > 1:
+        raise InvalidRequest(f"{job.model} takes exactly one image.", param="image", code="invalid_value")
+    png_only = job.model in ("dall-e-2",) or job.operation is ImageOperation.VARIATION
+    for part in images:
+        _check_file(part, ("image/png",) if png_only else _EDIT_TYPES)
+    mask = form.mask()
+    if mask is not None:
+        if job.operation is ImageOperation.VARIATION:
+            raise InvalidRequest("Variations take no mask.", param="mask", code="invalid_value")
+        _check_file(mask, ("image/png",))
+
+
+def _check_file(part: FilePart, allowed: tuple[str, ...]) -> None:
+    if part.size == 0:
+        raise InvalidRequest(f"The file in '{part.name}' is empty.", param=part.name, code="invalid_image")
+    if part.detected_type not in allowed:
+        kinds = " or ".join(t.removeprefix("image/").upper() for t in allowed)
+        raise InvalidRequest(f"The file in '{part.name}' is not a {kinds} image.", param=part.name,
+                             code="invalid_image")
+
+
+def _is_async(request: web.Request) -> bool:
+    value = request.query.get("async", "")
+    if value.lower() in ("", "false", "0"):
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    raise InvalidRequest("'async' must be true or false.", param="async", code="invalid_value")
+
+
+async def _submit(request: web.Request, call: Call, job: ImageJob, form: ImageForm | None) -> web.StreamResponse:
+    settings = services_of(request).settings
+    webhook = request.query.get("webhook") or None
+    if webhook is not None:
+        check_webhook_url(webhook, allow_private=settings.allow_private_webhooks)
+    task_id = await request.app[IMAGE_TASKS].submit(call, job, form, webhook)
+    return json_response({"task_id": task_id}, rid=call.request_id)
+
+
+@openai_errors
+async def task(request: web.Request) -> web.StreamResponse:
+    key = authenticated_key(request)
+    task_id = request.match_info["task_id"]
+    row = await store.get(services_of(request).engine, task_id) if len(task_id) <= 64 else None
+    # A foreign task is answered exactly like an unknown one: ids must not be probeable.
+    if row is None or row["kind"] != KIND or row["key_id"] != key.id:
+        raise NotFound(f"No image task with the id '{task_id[:64]}'.", param="task_id", code="task_not_found")
+    return json_response(task_envelope(row), rid=request_id(request))
+
+
+def add_routes(app: web.Application) -> None:
+    for prefix in ("/v1", ""):
+        app.router.add_post(prefix + "/images/generations", generations)
+        app.router.add_post(prefix + "/images/edits", edits)
+        app.router.add_post(prefix + "/images/variations", variations)
+        app.router.add_get(prefix + "/images/tasks/{task_id}", task)

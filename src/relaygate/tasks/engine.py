@@ -1,0 +1,126 @@
+"""The loop every process runs: take due tasks under a lease, run them, keep the lease alive.
+
+Work is shared through leases, not pinned to one process (DESIGN §3): each process claims due tasks
+with a conditional update, renews its lease every third of ``task_lease_s`` while it works, and
+stops working on a task whose lease it lost. A process that dies simply stops renewing; after the
+lease runs out another process (or the same one after a restart) takes the task again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from relaygate.tasks import store
+from relaygate.tasks.store import Lease
+
+log = logging.getLogger("relaygate.tasks")
+
+_RETRY_AFTER_BUG_MS = 5_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class TaskHandler(Protocol):
+    async def run(self, task: dict[str, Any], lease: Lease) -> None:
+        """Do the task's due work and leave it final or released with its next ``due_ms``."""
+        ...
+
+
+class TaskEngine:
+    def __init__(self, engine: AsyncEngine, handlers: Mapping[str, TaskHandler], *, poll_s: float, lease_s: float,
+                 capacity: int = 32) -> None:
+        self._engine = engine
+        self._handlers = dict(handlers)
+        self._poll_s = poll_s
+        self._lease_ms = int(lease_s * 1000)
+        self._capacity = capacity
+        self.owner = f"{os.uname().nodename[:32]}:{os.getpid()}:{os.urandom(4).hex()}"
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="relaygate-tasks")
+
+    def wake(self) -> None:
+        """Look for work now (a task was just submitted here) rather than at the next poll."""
+        self._wake.set()
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop taking work; give running work ``grace_s`` seconds, then cancel it (its lease runs out
+        and another process, or this one after a restart, takes it again)."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self._running:
+            _, pending = await asyncio.wait(self._running, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            free = self._capacity - len(self._running)
+            if free > 0:
+                try:
+                    claimed = await store.claim_due(self._engine, self.owner, now_ms(), self._lease_ms, free)
+                except Exception as exc:  # the database is away: try again at the next poll
+                    log.warning("could not look for due tasks: %s", type(exc).__name__)
+                    claimed = []
+                for row in claimed:
+                    work = asyncio.create_task(self._work(row), name=f"task-{row['id']}")
+                    self._running.add(work)
+                    work.add_done_callback(self._running.discard)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def _work(self, row: dict[str, Any]) -> None:
+        lease = Lease(row["id"], self.owner)
+        handler = self._handlers.get(row["kind"])
+        if handler is None:
+            log.error("task %s has an unknown kind %r", row["id"], row["kind"])
+            return
+        work = asyncio.current_task()
+        assert work is not None
+        keeper = asyncio.create_task(self._keep(lease, work))
+        try:
+            await handler.run(row, lease)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in a handler must not lose the task: it is tried again later
+            log.exception("task %s failed in its handler: %s", row["id"], type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await store.release(self._engine, lease, {"due_ms": now_ms() + _RETRY_AFTER_BUG_MS})
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep(self, lease: Lease, work: asyncio.Task[None]) -> None:
+        """Renew the lease every third of its length; cancel the work when it is lost."""
+        while True:
+            await asyncio.sleep(self._lease_ms / 3000)
+            try:
+                held = await store.renew(self._engine, lease, now_ms() + self._lease_ms)
+            except Exception as exc:
+                log.warning("could not renew the lease of task %s: %s", lease.task_id, type(exc).__name__)
+                continue
+            if not held:
+                log.warning("lost the lease of task %s; another process has it", lease.task_id)
+                work.cancel()
+                return

@@ -1,0 +1,211 @@
+"""Async image tasks: ``?async=true`` on generations and edits (spec/images-async.md §3).
+
+Submit checks the request like a synchronous call, reserves what ``n`` images would cost and stores
+the task with that hold (and an edit's files) in one transaction, then answers ``{"task_id": ...}``.
+The engine runs the task in whichever process takes its lease, through the same relay as a
+synchronous call, and ends it in one transaction with its usage record: settled at the actual cost on
+success, refunded on failure, timeout, or when it was interrupted ``task_max_runs`` times. The client's
+webhook, if any, then receives the task as ``GET /v1/images/tasks/{id}`` shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import orjson
+
+from relaygate.auth.records import KeyRecord
+from relaygate.billing.rules import EndReason
+from relaygate.core.images import ImageJob, ImageOperation
+from relaygate.dialects.openai.images import check_image_request
+from relaygate.errors import GatewayError, UpstreamTimeout
+from relaygate.relay.call import Call
+from relaygate.relay.exchange import AccountingUnavailable, Failure
+from relaygate.relay.images import ImagesRelay, bill_for, estimated_usage
+from relaygate.relay.multipart import ImageForm
+from relaygate.relay.services import Services
+from relaygate.storage.recorder import UsageRecord
+from relaygate.tasks import store
+from relaygate.tasks.engine import TaskEngine, now_ms
+from relaygate.tasks.store import Lease, StoredFile
+from relaygate.tasks.webhook import WebhookSender
+
+log = logging.getLogger("relaygate.tasks")
+
+KIND = "image"
+SURFACE = "openai.images"
+_WEBHOOK_BACKOFF_MS = 2_000
+
+
+class ImageTasks:
+    """Submits image tasks and runs them (the engine's handler for kind ``image``)."""
+
+    def __init__(self, services: Services, relay: ImagesRelay, webhooks: WebhookSender) -> None:
+        self._services = services
+        self._relay = relay
+        self._webhooks = webhooks
+        self.engine: TaskEngine | None = None  # set by the app once the engine exists
+
+    # --- submit -------------------------------------------------------------------------------------
+
+    async def submit(self, call: Call, job: ImageJob, form: ImageForm | None, webhook: str | None) -> str:
+        self._relay.candidates(call)  # the model must be served now, or the submit is refused
+        hold = self._relay.admit(call, job)
+        task_id = os.urandom(16).hex()
+        now = now_ms()
+        settings = self._services.settings
+        row = {
+            "id": task_id, "kind": KIND, "action": job.operation.value, "request_id": call.request_id,
+            "key_id": call.key.id, "key_name": call.key.name, "model": call.model, "status": "SUBMITTED",
+            "progress": "0%", "request": {"operation": job.operation.value, "params": job.params},
+            "client_ip": call.client_ip, "webhook": webhook, "webhook_attempts": 0, "hold_nano": hold,
+            "cost_nano": 0, "runs": 0, "due_ms": now, "lease_until_ms": 0, "submit_ms": now,
+            "deadline_ms": now + int(settings.task_timeout_s * 1000), "updated_ms": now,
+        }
+        files = [StoredFile(*f) for f in form.file_tuples()] if form is not None else []
+        try:
+            await store.insert_task(self._services.engine, row, files)
+        except Exception as exc:
+            if call.reservation is not None:
+                self._services.ledger.refund(call.reservation)
+            log.error("could not store an image task: %s", type(exc).__name__)
+            raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
+        if call.reservation is not None:
+            self._services.ledger.charge_committed(call.reservation, hold)
+        call.finished = True  # accounted by the task's own record when it ends
+        if self.engine is not None:
+            self.engine.wake()
+        return task_id
+
+    # --- run (engine handler) -----------------------------------------------------------------------
+
+    async def run(self, task: dict[str, Any], lease: Lease) -> None:
+        if task["status"] in store.FINAL_STATUSES:
+            await self._deliver(task, lease)
+            return
+        now = now_ms()
+        if now >= task["deadline_ms"]:
+            await self._end(task, lease, _call_for(self._services, task),
+                            Failure(UpstreamTimeout("The task did not finish in time."), EndReason.TIMEOUT))
+            return
+        if task["runs"] >= self._services.settings.task_max_runs:
+            error = GatewayError("The task was interrupted too many times (restarts); it was refunded.",
+                                 code="task_interrupted")
+            await self._end(task, lease, _call_for(self._services, task), Failure(error, EndReason.UPSTREAM_ERROR))
+            return
+        started = {"status": "IN_PROGRESS", "progress": "10%", "runs": task["runs"] + 1, "updated_ms": now,
+                   "start_ms": task["start_ms"] or now}
+        if not await store.update(self._services.engine, lease, started):
+            return
+        task.update(started)
+        await self._make(task, lease)
+
+    async def _make(self, task: dict[str, Any], lease: Lease) -> None:
+        call = _call_for(self._services, task)
+        job = job_from_task(task)
+        form = None
+        if job.multipart:
+            stored = await store.files(self._services.engine, task["id"])
+            form = ImageForm.build(job.params, ((f.name, f.filename, f.content_type, f.data) for f in stored))
+        try:
+            remaining_s = max(0.001, (task["deadline_ms"] - now_ms()) / 1000)
+            async with asyncio.timeout(remaining_s):
+                candidates = self._relay.candidates(call)
+                outcome = await self._relay.make(call, job, form, candidates)
+        except GatewayError as exc:
+            outcome = Failure(exc, EndReason.NO_CHANNEL)
+        except TimeoutError:
+            outcome = Failure(UpstreamTimeout("The task did not finish in time."), EndReason.TIMEOUT)
+        finally:
+            if form is not None:
+                form.close()
+        await self._end(task, lease, call, outcome, job)
+
+    async def _end(self, task: dict[str, Any], lease: Lease, call: Call, outcome: Any,
+                   job: ImageJob | None = None) -> None:
+        """Make the task final and bill it, once, then deliver its webhook."""
+        now = now_ms()
+        values: dict[str, Any] = {"finish_ms": now, "updated_ms": now, "hold_nano": 0, "lease_owner": None,
+                                  "lease_until_ms": 0, "channel_id": call.channel.id if call.channel else None}
+        if isinstance(outcome, Failure):
+            record = self._relay.meter.account(call, outcome.reason, status=outcome.error.status,
+                                               error_code=outcome.error.code)
+            values.update(status="FAILURE", fail_reason=str(outcome.error), progress=task["progress"])
+        else:
+            assert job is not None
+            record = self._relay.meter.account(call, EndReason.DONE, status=200, usage=outcome.usage,
+                                               delivered=True, estimated=estimated_usage(job, outcome),
+                                               image=bill_for(job, outcome.images))
+            values.update(status="SUCCESS", progress="100%", result=orjson.loads(outcome.payload))
+        _finish_record(record, task, now)
+        values["cost_nano"] = record.cost_nano
+        if task["webhook"]:
+            values.update(webhook_state="pending", due_ms=now)
+        else:
+            values["due_ms"] = None
+        delta = record.cost_nano - task["hold_nano"]
+        if not await store.finish(self._services.engine, lease, values, record, delta):
+            return
+        self._services.ledger.adjust_committed(task["key_id"], delta)
+        self._relay.meter.log(record)
+        if task["webhook"] and self.engine is not None:
+            self.engine.wake()  # the webhook is delivered as the task's next piece of work
+
+    async def _deliver(self, task: dict[str, Any], lease: Lease) -> None:
+        """One delivery of a final task's webhook; a failure leaves it due again after a backoff."""
+        if task["webhook_state"] != "pending" or not task["webhook"]:
+            await store.release(self._services.engine, lease, {"due_ms": None})
+            return
+        body = orjson.dumps(task_envelope(task))
+        delivered = await self._webhooks.deliver(task["webhook"], body)
+        attempts = task["webhook_attempts"] + 1
+        now = now_ms()
+        if delivered:
+            values: dict[str, Any] = {"webhook_state": "delivered", "due_ms": None}
+        elif attempts >= self._services.settings.webhook_attempts:
+            values = {"webhook_state": "failed", "due_ms": None}
+        else:
+            values = {"due_ms": now + _WEBHOOK_BACKOFF_MS * 2 ** (attempts - 1)}
+        await store.release(self._services.engine, lease, {**values, "webhook_attempts": attempts, "updated_ms": now})
+
+
+def job_from_task(task: dict[str, Any]) -> ImageJob:
+    """The job as it was checked at submit (the same checks pass again: the request is the same)."""
+    request = task["request"]
+    operation = ImageOperation(request["operation"])
+    return check_image_request(operation, request["params"], form=operation is not ImageOperation.GENERATE)
+
+
+def _call_for(services: Services, task: dict[str, Any]) -> Call:
+    """A call standing for the task's run. Its key is the snapshot's, or, when the key was removed
+    since, a stand-in with its id and name: the task was paid for at submit and must still end."""
+    snapshot = services.snapshots.current
+    key = snapshot.keys_by_id.get(task["key_id"]) or KeyRecord(id=task["key_id"], name=task["key_name"] or "",
+                                                               key_hash="")
+    call = Call(request_id=task["request_id"], surface=SURFACE, model=task["model"], stream=False, key=key,
+                client_ip=task["client_ip"], body=dict(task["request"]["params"]))
+    call.price = snapshot.prices.lookup(task["model"])
+    return call
+
+
+def _finish_record(record: UsageRecord, task: dict[str, Any], now: int) -> None:
+    """A task's record is stamped with its submit time and lasts until it ended."""
+    record.created_at_ms = task["submit_ms"]
+    record.latency_ms = now - task["submit_ms"]
+
+
+def task_envelope(task: dict[str, Any]) -> dict[str, Any]:
+    """new-api's task envelope (spec/images-async.md §3); times in unix seconds."""
+    return {"code": "success", "message": "", "data": {
+        "task_id": task["id"], "action": task["action"], "status": task["status"],
+        "fail_reason": task["fail_reason"] or "", "submit_time": _seconds(task["submit_ms"]),
+        "start_time": _seconds(task["start_ms"]), "finish_time": _seconds(task["finish_ms"]),
+        "progress": task["progress"], "data": task["result"],
+    }}
+
+
+def _seconds(ms: int | None) -> int:
+    return 0 if ms is None else ms // 1000

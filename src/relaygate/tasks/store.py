@@ -1,0 +1,138 @@
+"""Every query of the task tables. A task's state changes only through a conditional update that
+names its lease holder, so two processes can never both finish (and bill) the same task.
+
+Money: a task's ``hold_nano`` is added to the key's ``used_nano`` in the transaction that stores the
+task; the transaction that ends it writes its usage record and adds ``cost - hold`` (a refund when
+it failed), and does so only if the task was not already final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from relaygate.storage.recorder import UsageRecord
+from relaygate.storage.tables import api_keys, task_files, tasks, usage_records
+
+FINAL_STATUSES = ("SUCCESS", "FAILURE")
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    name: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a task: only this owner's updates take effect."""
+
+    task_id: str
+    owner: str
+
+
+async def insert_task(engine: AsyncEngine, row: Mapping[str, Any], files: Iterable[StoredFile] = ()) -> None:
+    """Store a new task, its files, and its hold on the key, in one transaction."""
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(tasks).values(**row))
+        file_rows = [{"task_id": row["id"], "seq": seq, "name": f.name, "filename": f.filename,
+                      "content_type": f.content_type, "data": f.data} for seq, f in enumerate(files)]
+        if file_rows:
+            await conn.execute(sa.insert(task_files), file_rows)
+        if row["hold_nano"]:
+            await _add_spend(conn, row["key_id"], row["hold_nano"])
+
+
+async def claim_due(engine: AsyncEngine, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Row]:
+    """Take up to ``limit`` tasks that need work now and whose lease ran out (or was never taken)."""
+    async with engine.connect() as conn:
+        due = (await conn.execute(
+            sa.select(tasks.c.id, tasks.c.lease_until_ms)
+            .where(tasks.c.due_ms.is_not(None), tasks.c.due_ms <= now_ms, tasks.c.lease_until_ms <= now_ms)
+            .order_by(tasks.c.due_ms).limit(limit))).all()
+    claimed: list[Row] = []
+    for task_id, old_until in due:
+        async with engine.begin() as conn:
+            taken = await conn.execute(
+                sa.update(tasks).where(tasks.c.id == task_id, tasks.c.lease_until_ms == old_until)
+                .values(lease_owner=owner, lease_until_ms=now_ms + lease_ms))
+            if taken.rowcount != 1:
+                continue  # another process took it between our read and our update
+            row = (await conn.execute(sa.select(tasks).where(tasks.c.id == task_id))).mappings().one()
+            claimed.append(dict(row))
+    return claimed
+
+
+async def renew(engine: AsyncEngine, lease: Lease, until_ms: int) -> bool:
+    """Extend the lease; False when it was lost (the work must stop: another process has the task)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(_held(lease).values(lease_until_ms=until_ms))
+        return result.rowcount == 1
+
+
+async def update(engine: AsyncEngine, lease: Lease, values: Mapping[str, Any]) -> bool:
+    async with engine.begin() as conn:
+        result = await conn.execute(_held(lease).values(**values))
+        return result.rowcount == 1
+
+
+async def release(engine: AsyncEngine, lease: Lease, values: Mapping[str, Any]) -> bool:
+    """Give the task back (its work is done for now), with changes such as the next ``due_ms``."""
+    return await update(engine, lease, {**values, "lease_owner": None, "lease_until_ms": 0})
+
+
+async def finish(engine: AsyncEngine, lease: Lease, values: Mapping[str, Any], record: UsageRecord,
+                 spend_delta: int) -> bool:
+    """End the task (``values`` has its final status) and bill it, once: the usage record and the key's
+    spend change commit with the status, or nothing does. False when the task was already final or the
+    lease was lost."""
+    async with engine.begin() as conn:
+        result = await conn.execute(_held(lease).where(tasks.c.status.not_in(FINAL_STATUSES)).values(**values))
+        if result.rowcount != 1:
+            return False
+        await conn.execute(sa.insert(usage_records).values(**_record_values(record)))
+        if spend_delta and record.key_id is not None:
+            await _add_spend(conn, record.key_id, spend_delta)
+        await conn.execute(sa.delete(task_files).where(task_files.c.task_id == lease.task_id))
+        return True
+
+
+async def get(engine: AsyncEngine, task_id: str) -> Row | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(tasks).where(tasks.c.id == task_id))).mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def get_many(engine: AsyncEngine, task_ids: Sequence[str], key_id: int | None = None) -> list[Row]:
+    query = sa.select(tasks).where(tasks.c.id.in_(list(task_ids)))
+    if key_id is not None:
+        query = query.where(tasks.c.key_id == key_id)
+    async with engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def files(engine: AsyncEngine, task_id: str) -> list[StoredFile]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(task_files).where(task_files.c.task_id == task_id)
+                                   .order_by(task_files.c.seq))).mappings()
+        return [StoredFile(r["name"], r["filename"], r["content_type"], bytes(r["data"])) for r in rows]
+
+
+def _held(lease: Lease) -> Any:
+    return sa.update(tasks).where(tasks.c.id == lease.task_id, tasks.c.lease_owner == lease.owner)
+
+
+async def _add_spend(conn: AsyncConnection, key_id: int, amount: int) -> None:
+    await conn.execute(sa.update(api_keys).where(api_keys.c.id == key_id)
+                       .values(used_nano=api_keys.c.used_nano + amount))
+
+
+def _record_values(record: UsageRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in UsageRecord.__dataclass_fields__}

@@ -1,0 +1,71 @@
+"""Delivering a finished task to the client's webhook, with the address checks of DESIGN §3: http(s)
+only, public addresses only (checked for IP literals here and for names on every connection by the
+resolver) unless the operator allows private ones, no redirects followed, a time limit per try.
+
+Retries are the engine's: a failed delivery leaves the task due again after a backoff, so a restart
+does not lose it.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from relaygate.errors import InvalidRequest
+from relaygate.relay.media import PublicOnlyResolver, address_allowed
+
+log = logging.getLogger("relaygate.tasks")
+
+MAX_WEBHOOK_URL = 2048
+
+
+class WebhookNotAllowed(InvalidRequest):
+    code = "invalid_webhook"
+
+
+def check_webhook_url(url: str, *, allow_private: bool, param: str = "webhook") -> str:
+    """The URL when it may be delivered to; raises ``WebhookNotAllowed`` (400) otherwise."""
+    if len(url) > MAX_WEBHOOK_URL:
+        raise WebhookNotAllowed(f"'{param}' is longer than {MAX_WEBHOOK_URL} characters.", param=param)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookNotAllowed(f"'{param}' must be an http or https URL.", param=param)
+    if parts.username or parts.password:
+        raise WebhookNotAllowed(f"'{param}' must not carry credentials.", param=param)
+    local_name = parts.hostname.lower() == "localhost" and not allow_private
+    if local_name or not address_allowed(parts.hostname, allow_private):
+        raise WebhookNotAllowed(f"'{param}' points at an address that may not be called.", param=param)
+    return url
+
+
+class WebhookSender:
+    def __init__(self, *, timeout_s: float, allow_private: bool) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._allow_private = allow_private
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(self._allow_private), limit=64)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def deliver(self, url: str, body: bytes) -> bool:
+        """POST ``body`` (JSON); True when the receiver answered 2xx."""
+        try:
+            check_webhook_url(url, allow_private=self._allow_private)
+            async with self._client().post(url, data=body, allow_redirects=False,
+                                           headers={"Content-Type": "application/json",
+                                                    "User-Agent": "relaygate-webhook"}) as response:
+                return 200 <= response.status < 300
+        except (aiohttp.ClientError, OSError, TimeoutError, InvalidRequest) as exc:
+            # The URL is the client's; its host is not logged (it may carry a token in its path).
+            log.info("webhook delivery failed: %s", type(exc).__name__)
+            return False
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
