@@ -1,0 +1,1089 @@
+"""A fake midjourney-proxy upstream: a real HTTP server on loopback that speaks the task API of
+spec/midjourney.md (the MJP-OSS base plus the "plus"/MJP-NET additions a relay forwards), keeps its tasks in
+memory, moves them through their statuses over time, calls their ``notifyHook`` and fails on demand.
+
+Paths: every endpoint under ``/mj/...``, also behind a mode prefix (``/mj-fast/mj/...``, ``/mj-relax/mj/...``,
+``/mj-turbo/mj/...``; recorded as ``MjRequest.mode``, and it sets the task's ``mode``) and behind one channel
+segment before either (``{fake.url}/a`` as a channel's ``base_url`` reaches ``/a/mj/...``; recorded as
+``prefix``, and it chooses the behaviour, as in the other fakes). The images and videos of finished tasks and
+the files of ``upload-discord-images`` are served, without auth, from ``/images``, ``/videos`` and
+``/attachments``: a gateway can proxy them.
+
+Auth: ``mj-api-secret`` must equal ``FakeMidjourney(api_secret=...)`` (default ``"mj-secret"``; None: no
+check). A missing or wrong secret gets MJP-OSS's HTTP 401 with an empty body, or with ``auth_failure="net"``
+MJP-NET's HTTP 403 ``未登录``.
+
+Time: a task's statuses are computed on read from when it started (its submit, or the modal confirm), so
+what a poll sees is deterministic: SUBMITTED "0%", then IN_PROGRESS at each of ``Behavior.progress_steps``,
+then SUCCESS "100%" (or FAILURE ""), ``duration_s`` after the start, evenly spaced. A task accepted with code
+22 spends the first step in NOT_START. The clock is the wall clock plus ``advance()``; ``finish()`` and
+``finish_all()`` end tasks at once. A task with a notifyHook (its own, or the fake's global ``notify_hook``)
+gets the whole task object POSTed there for every status/progress it went through, in order, best effort.
+
+Behaviour is chosen per submit, most specific first: an ``"x_fake"`` object in the body, the next one
+scripted for the channel prefix (``script`` / ``next_submit``; only submits take them, so a gateway's
+polling cannot eat them), the one set for the prefix (``set``, which also governs fetches and lists). Prompt
+markers: ``--fail`` (the task ends FAILURE), ``--banned`` (code 24), ``--queue-full`` (code 23), ``--in-queue``
+(code 22).
+
+Run as a script for a standalone server: ``python -m tests.fakes.midjourney_upstream --port 8004``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import email.parser
+import email.policy
+import hashlib
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest
+from tests.fakes.png import make_png
+
+DEFAULT_SECRET = "mj-secret"
+SECRET_HEADER = "mj-api-secret"
+INSTANCE_ID = "1219476573112713304"
+MODES = {"mj-fast": "FAST", "mj-relax": "RELAX", "mj-turbo": "TURBO"}
+PROMPT_MODES = {"--fast": "FAST", "--relax": "RELAX", "--turbo": "TURBO"}
+TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCEL"})
+GRID_PARENTS = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
+NOTIFY_POLL_S = 0.01
+NOTIFY_TIMEOUT_S = 2.0
+ACCEPTED = "提交成功"
+WAITING_MODAL = "Waiting for window confirm"
+NOT_FOUND = "关联任务不存在或已失效"
+BAD_STATE = "关联任务状态错误"
+BAD_BASE64 = "base64格式错误"
+# What a submit answers when the behaviour's ``submit_code`` refuses it (spec §2).
+REFUSALS = {3: "无可用的账号实例", 4: "参数错误", 9: "系统异常", 23: "队列已满，请稍后尝试", 24: "可能包含敏感词"}
+MARKERS: dict[str, dict[str, Any]] = {"--fail": {"fail": True}, "--banned": {"submit_code": 24},
+                                      "--queue-full": {"submit_code": 23}, "--in-queue": {"submit_code": 22}}
+HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error",
+                502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+NUMBERS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣")
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free"
+
+
+@dataclass(frozen=True, slots=True)
+class Behavior(BehaviorBase):
+    """What the fake does with one request (a submit: and with the task it creates)."""
+
+    status: int = 200  # >= 400: answer with this HTTP status and a Spring error body
+    raw_body: str | None = None  # exact body (JSON) instead of the generated answer, with ``status``
+    delay_s: float = 0.0  # sleep before answering at all
+    submit_code: int = 1  # 1 accepted; 22 accepted but queued; 3/4/9/23/24 refused, no task (REFUSALS)
+    queue_ahead: int = 1  # code 22: "前面还有N个任务" and properties.numberOfQueues
+    duration_s: float = 0.6  # from the start to SUCCESS/FAILURE
+    progress_steps: tuple[int, ...] = (0, 25, 50, 75)  # the IN_PROGRESS percentages, evenly spaced
+    fail: bool = False  # the task ends FAILURE with ``fail_reason``
+    fail_reason: str = "[Invalid parameter] Invalid value"
+    remix: bool = False  # the account has remix on: V/pan/reroll/animate wait in MODAL (as enableRemix)
+    video_enabled: bool = True  # False: /mj/submit/video answers code 4 "视频功能未启用"
+    fetch_unknown: str = "empty"  # an unknown id on fetch: "empty" (MJP-OSS: 200, no body) or "null"
+
+
+@dataclass(frozen=True, slots=True)
+class MjRequest(RecordedRequest):
+    """A recorded request, with where it went in the proxy's terms."""
+
+    mode: str = ""  # "mj-fast" | "mj-relax" | "mj-turbo", or "" without a mode prefix
+    endpoint: str = ""  # the path after "/mj/", e.g. "submit/imagine", "task/<id>/fetch"; "" for files
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """One notifyHook POST the fake made."""
+
+    url: str
+    task_id: str
+    status: str
+    progress: str
+    body: dict[str, Any]  # the task object sent
+    http_status: int | None  # None: the POST failed (``error``)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Phase:
+    status: str
+    progress: str
+    at: float  # epoch seconds (fake clock) when the task reaches it, unforced
+
+
+@dataclass(slots=True, eq=False)
+class _Task:
+    """A task and what is needed to compute how it looks at any moment."""
+
+    id: str
+    action: str
+    kind: str  # grid | upscale | describe | shorten | image | video (what a success carries)
+    created: float
+    behavior: Behavior
+    prompt: str = ""
+    prompt_en: str = ""
+    description: str = ""
+    state: str | None = None
+    bot_type: str = "MID_JOURNEY"
+    mode: str = "FAST"
+    custom_id: str = ""
+    parent_id: str | None = None
+    notify_hook: str | None = None
+    offers: tuple[str, ...] = ()  # describe/shorten: the prompts a success offers
+    source_url: str | None = None  # describe: the image described (its imageUrl)
+    videos: int = 0  # video: how many
+    image_refs: tuple[str, ...] = ()  # imagine: the reference images, as URLs (prepended to finalPrompt)
+    modal: bool = False  # began in MODAL, waiting for /mj/submit/modal
+    queued: bool = False  # accepted with code 22: NOT_START first
+    started: float | None = None  # None while MODAL
+    forced_at: float | None = None  # finish()/cancel: ends at once
+    fail_reason: str | None = None  # not None: ends FAILURE
+    sent_upto: int = -1  # the last phase notified
+
+
+class _Refused(Exception):
+    """A submit the proxy answers with a failing SubmitResultVO."""
+
+    def __init__(self, code: int, description: str, http_status: int = 200,
+                 properties: dict[str, Any] | None = None) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.http_status = http_status
+        self.properties = properties or {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    recorded: MjRequest
+    body: Any
+    behavior: Behavior
+
+
+Handler = Callable[["_Call", list[str]], web.Response]
+
+
+class FakeMidjourney(FakeServer[Behavior]):
+    name = "fake-midjourney"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_secret: str | None = DEFAULT_SECRET,
+                 auth_failure: str = "oss", notify_hook: str | None = None) -> None:
+        super().__init__(host, port)
+        self.api_secret = api_secret
+        self.auth_failure = auth_failure  # "oss": 401 empty; "net": 403 "未登录"
+        self.notify_hook = notify_hook  # the proxy's global hook, for tasks submitted without one
+        self._tasks: dict[str, _Task] = {}
+        self._files: dict[str, tuple[str, bytes]] = {}  # /attachments/... → (MIME type, bytes)
+        self._callbacks: list[Callback] = []
+        self._notifiers: set[asyncio.Task[None]] = set()
+        self._client: aiohttp.ClientSession | None = None
+        self._skew = 0.0
+        self._serial = 0
+
+    def default_behavior(self) -> Behavior:
+        return Behavior()
+
+    # --- control and inspection (from the test's thread) ------------------------------------------
+
+    def next_submit(self, prefix: str = "", **changes: Any) -> Behavior:
+        """Script the next submit under ``prefix``: the default behaviour with ``changes``."""
+        behavior = self.default_behavior().replace(**changes)
+        self.script(prefix, behavior)
+        return behavior
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task as a fetch would show it now, in submit order."""
+        with self._lock:
+            return [self._snapshot(t) for t in self._tasks.values()]
+
+    def task(self, task_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            task = self._tasks.get(task_id)
+            return None if task is None else self._snapshot(task)
+
+    def mj_requests(self, endpoint: str | None = None) -> list[MjRequest]:
+        """Recorded requests, optionally only those to one endpoint (``"submit/imagine"``, ``"task/list-by-
+        condition"``; a task id in the path matches ``{id}``: ``"task/{id}/fetch"``)."""
+        out = [r for r in self.requests if isinstance(r, MjRequest)]
+        return out if endpoint is None else [r for r in out if _endpoint_pattern(r.endpoint) == endpoint]
+
+    @property
+    def callbacks(self) -> list[Callback]:
+        with self._lock:
+            return list(self._callbacks)
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock forward: every running task gets that much further along."""
+        with self._lock:
+            self._skew += seconds
+
+    def finish(self, task_id: str, *, fail_reason: str | None = None) -> None:
+        """End a running task now: SUCCESS, or FAILURE with ``fail_reason`` (or as scripted)."""
+        with self._lock:
+            task = self._tasks[task_id]
+            if task.started is None:
+                raise ValueError(f"task {task_id} waits in MODAL for /mj/submit/modal")
+            self._force(task, fail_reason)
+
+    def finish_all(self) -> int:
+        """End every running task now (tasks waiting in MODAL stay); returns how many were ended."""
+        with self._lock:
+            running = [t for t in self._tasks.values() if t.started is not None and t.forced_at is None
+                       and self._phase(t).status not in TERMINAL]
+            for task in running:
+                self._force(task, None)
+            return len(running)
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self._tasks.clear()
+            self._files.clear()
+            self._callbacks.clear()
+            self._skew = 0.0
+            notifiers = list(self._notifiers)
+        if self._loop is not None:
+            for notifier in notifiers:
+                self._loop.call_soon_threadsafe(notifier.cancel)
+
+    def image_url(self, task_id: str, index: int | None = None) -> str:
+        name = task_id if index is None else f"{task_id}_{index}"
+        return f"{self.url}/images/{name}.png"
+
+    # --- the app ------------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    def _routes(self) -> dict[tuple[str, str], Handler]:
+        """(method, endpoint pattern) → handler; ``{id}`` stands for a task id."""
+        return {
+            ("POST", "submit/imagine"): self._imagine, ("POST", "submit/action"): self._action,
+            ("POST", "submit/modal"): self._modal, ("POST", "submit/blend"): self._blend,
+            ("POST", "submit/describe"): self._describe, ("POST", "submit/shorten"): self._shorten,
+            ("POST", "submit/video"): self._video, ("POST", "submit/upload-discord-images"): self._upload,
+            ("POST", "submit/change"): self._change, ("POST", "submit/simple-change"): self._simple_change,
+            ("POST", "submit/edits"): self._edit, ("POST", "submit/edit"): self._edit,
+            ("POST", "submit/retexture"): self._edit, ("POST", "insight-face/swap"): self._swap_face,
+            ("POST", "insight-face/video-swap"): self._video_swap,
+            ("GET", "task/{id}/fetch"): self._fetch, ("GET", "task/{id}/image-seed"): self._image_seed,
+            ("POST", "task/list-by-condition"): self._list_by_condition,
+            ("POST", "task/list-by-ids"): self._list_by_condition, ("GET", "task/list"): self._list,
+            ("GET", "task/queue"): self._queue, ("POST", "task/{id}/cancel"): self._cancel,
+        }
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        files = self._serve_file(path)
+        prefix, mode, endpoint = _split_path(path)
+        recorded = await self._record(request, prefix, mode, endpoint or "")
+        if files is not None:
+            return files
+        if endpoint is None:
+            return _spring_error(404, path)
+        route = self._routes().get((request.method, _endpoint_pattern(endpoint)))
+        if route is None:
+            known = any(p == _endpoint_pattern(endpoint) for _, p in self._routes())
+            return _spring_error(405 if known else 404, path)
+        refusal = self._auth(recorded)
+        if refusal is not None:
+            return refusal
+        body = _body(recorded) if request.method == "POST" else None
+        submit = endpoint.startswith(("submit/", "insight-face/"))
+        behavior = self.behavior_for(prefix, body) if submit else self._set_behavior(prefix)
+        await self.pause(behavior.delay_s)
+        if behavior.status >= 400:
+            return _raw(behavior.status, behavior.raw_body) if behavior.raw_body else _spring_error(
+                behavior.status, path)
+        if behavior.raw_body is not None:
+            return _raw(behavior.status, behavior.raw_body)
+        if body is _INVALID:
+            return _spring_error(400, path)
+        try:
+            return route(_Call(recorded, body, behavior), endpoint.split("/"))
+        except _Refused as refused:
+            return _submit_result(refused.code, refused.description, None, refused.properties,
+                                  refused.http_status)
+
+    async def _record(self, request: web.Request, prefix: str, mode: str, endpoint: str) -> MjRequest:
+        """Like ``FakeServer.record``, with the prefixes this fake parses itself (one catch-all route)."""
+        recorded = MjRequest(request.method, request.path, request.raw_path, dict(parse_qsl(request.query_string)),
+                             prefix, {k.lower(): v for k, v in request.headers.items()}, await request.read(), mode,
+                             endpoint)
+        with self._lock:
+            self._requests.append(recorded)
+        return recorded
+
+    def _auth(self, recorded: MjRequest) -> web.Response | None:
+        if self.api_secret is None or recorded.headers.get(SECRET_HEADER) == self.api_secret:
+            return None
+        if self.auth_failure == "net":
+            return web.Response(status=403, text="未登录")
+        return web.Response(status=401)
+
+    def _set_behavior(self, prefix: str) -> Behavior:
+        with self._lock:
+            return self._behaviors.get(prefix) or self.default_behavior()
+
+    def _serve_file(self, path: str) -> web.Response | None:
+        """The fake's "CDN": task images and videos, uploaded files. None: not a file path."""
+        if path.startswith("/attachments/"):
+            with self._lock:
+                stored = self._files.get(path)
+            return _spring_error(404, path) if stored is None else web.Response(body=stored[1],
+                                                                                content_type=stored[0])
+        folder, _, name = path.strip("/").partition("/")
+        if folder not in ("images", "videos") or "/" in name:
+            return None
+        stem, _, ext = name.rpartition(".")
+        task_id, _, index = stem.partition("_")
+        with self._lock:
+            known = task_id in self._tasks
+        if not known or (folder, ext) not in (("images", "png"), ("videos", "mp4")):
+            return _spring_error(404, path)
+        if folder == "videos":
+            return web.Response(body=MP4, content_type="video/mp4")
+        size = 64 if not index else 32
+        return web.Response(body=make_png(size, size, _colour(stem)), content_type="image/png")
+
+    # --- submits ------------------------------------------------------------------------------------
+
+    def _imagine(self, call: _Call, _: list[str]) -> web.Response:
+        prompt = _prompt(call.body)
+        refs = [self._store_upload(d) for d in _data_uris(call.body, "base64Array", "base64")]
+        task = self._new_task(call, "IMAGINE", "grid", prompt=prompt, description=f"/imagine {prompt}")
+        task.image_refs = tuple(refs)
+        return self._accept(call, task)
+
+    def _shorten(self, call: _Call, _: list[str]) -> web.Response:
+        prompt = _prompt(call.body)
+        task = self._new_task(call, "SHORTEN", "shorten", prompt=prompt, description=f"/shorten {prompt}")
+        words = prompt.split()
+        task.offers = tuple(" ".join(words[: max(1, len(words) * (5 - k) // 6)]) for k in range(5))
+        return self._accept(call, task)
+
+    def _describe(self, call: _Call, _: list[str]) -> web.Response:
+        body = call.body
+        link = body.get("link") if isinstance(body.get("link"), str) else None
+        if not body.get("base64") and not link:
+            raise _Refused(4, "base64或link不能为空")
+        source = link or self._store_upload(_data_uri(body.get("base64")))
+        task = self._new_task(call, "DESCRIBE", "describe")
+        task.description = f"/describe {task.id}.png"
+        task.source_url = source
+        task.offers = tuple(f"a fake described picture, reading {n} of {task.id} --ar 1:1" for n in range(1, 5))
+        return self._accept(call, task)
+
+    def _blend(self, call: _Call, _: list[str]) -> web.Response:
+        images = call.body.get("base64Array")
+        if not isinstance(images, list) or not 2 <= len(images) <= 5:
+            raise _Refused(4, "base64List参数错误")
+        dimensions = call.body.get("dimensions") or "SQUARE"
+        if dimensions not in ("PORTRAIT", "SQUARE", "LANDSCAPE"):
+            raise _Refused(4, "dimensions参数错误")
+        for image in images:
+            _data_uri(image)
+        task = self._new_task(call, "BLEND", "grid")
+        task.description = f"/blend {task.id} {len(images)}"
+        return self._accept(call, task)
+
+    def _swap_face(self, call: _Call, _: list[str]) -> web.Response:
+        for side in ("source", "target"):
+            if not call.body.get(f"{side}Base64") and not call.body.get(f"{side}Url"):
+                raise _Refused(4, f"{side}Base64或{side}Url不能为空")
+            if call.body.get(f"{side}Base64"):
+                _data_uri(call.body[f"{side}Base64"])
+        task = self._new_task(call, "SWAP_FACE", "image", bot_type="INSIGHT_FACE", description="/swap face")
+        return self._accept(call, task)
+
+    def _video_swap(self, call: _Call, _: list[str]) -> web.Response:
+        form = _multipart(call.recorded)
+        if not (form.get("sourceBase64") or form.get("sourceUrl")) or not (form.get("targetFile")
+                                                                            or form.get("targetUrl")):
+            raise _Refused(4, "参数错误")
+        fields = {k: v.decode(errors="replace") for k, v in form.items() if k != "targetFile"}
+        task = self._new_task(_Call(call.recorded, fields, call.behavior), "SWAP_VIDEO_FACE", "video",
+                              bot_type="INSIGHT_FACE", description="/swap video face")
+        task.videos = 1
+        return self._accept(call, task)
+
+    def _video(self, call: _Call, _: list[str]) -> web.Response:
+        if not call.behavior.video_enabled:
+            raise _Refused(4, "视频功能未启用")
+        body = call.body
+        parent: _Task | None = None
+        if body.get("action") == "extend":
+            if not body.get("taskId") or not isinstance(body.get("index"), int):
+                raise _Refused(4, "参数错误")
+            parent = self._parent(str(body["taskId"]))
+            if parent.action != "VIDEO":
+                raise _Refused(4, BAD_STATE)
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise _Refused(4, "Prompt 不能为空")
+        if body.get("motion", "low") not in ("low", "high"):
+            raise _Refused(4, "参数错误")
+        task = self._new_task(call, "VIDEO", "video", prompt=prompt.strip(), description=f"/video {prompt.strip()}")
+        task.videos = body.get("batchSize") if isinstance(body.get("batchSize"), int) else 4
+        task.parent_id = None if parent is None else parent.id
+        return self._accept(call, task)
+
+    def _edit(self, call: _Call, parts: list[str]) -> web.Response:
+        prompt = _prompt(call.body)
+        if not call.body.get("image"):
+            raise _Refused(4, "image不能为空")
+        action = "RETEXTURE" if parts[-1] == "retexture" else "EDIT"
+        task = self._new_task(call, action, "grid", prompt=prompt, description=f"/{action.lower()} {prompt}")
+        return self._accept(call, task)
+
+    def _upload(self, call: _Call, _: list[str]) -> web.Response:
+        images = call.body.get("base64Array")
+        if not isinstance(images, list) or not images:
+            raise _Refused(4, "base64 参数错误")
+        decoded = [_data_uri(image) for image in images]
+        return _submit_result(1, ACCEPTED, [self._store_upload(d) for d in decoded])
+
+    # --- actions on a task ----------------------------------------------------------------------------
+
+    def _action(self, call: _Call, _: list[str]) -> web.Response:
+        task_id, custom_id = call.body.get("taskId"), call.body.get("customId")
+        if not isinstance(task_id, str) or not task_id or not isinstance(custom_id, str) or not custom_id:
+            raise _Refused(4, "参数错误")
+        parent = self._parent(task_id)
+        with self._lock:
+            offered = {b["customId"] for b in _buttons(parent)}
+        if custom_id not in offered:
+            raise _Refused(4, "customId 不存在")
+        remix = bool(call.body.get("enableRemix")) or call.behavior.remix
+        return self._act(call, parent, custom_id, _action_label(custom_id), remix)
+
+    def _change(self, call: _Call, _: list[str]) -> web.Response:
+        body = call.body
+        return self._legacy_change(call, body.get("taskId"), body.get("action"), body.get("index"))
+
+    def _simple_change(self, call: _Call, _: list[str]) -> web.Response:
+        content = call.body.get("content")
+        words = content.split() if isinstance(content, str) else []
+        if len(words) != 2 or words[1].upper() not in ("R", *(f"{a}{n}" for a in "UV" for n in range(1, 5))):
+            raise _Refused(4, "content 参数错误")
+        change = words[1].upper()
+        action = {"U": "UPSCALE", "V": "VARIATION", "R": "REROLL"}[change[0]]
+        return self._legacy_change(call, words[0], action, int(change[1]) if len(change) == 2 else None)
+
+    def _legacy_change(self, call: _Call, task_id: Any, action: Any, index: Any) -> web.Response:
+        """MJP-OSS ``/submit/change``: U/V by index or reroll on a grid task; upscaling the same image
+        twice answers code 21 with the existing task."""
+        if not isinstance(task_id, str) or not task_id:
+            raise _Refused(4, "taskId不能为空")
+        if action not in ("UPSCALE", "VARIATION", "REROLL"):
+            raise _Refused(4, "action参数错误")
+        if action != "REROLL" and (not isinstance(index, int) or not 1 <= index <= 4):
+            raise _Refused(4, "index参数错误")
+        label = "R" if action == "REROLL" else f"{action[0]}{index}"
+        parent = self._parent(task_id)
+        if parent.action not in GRID_PARENTS:
+            raise _Refused(4, "关联任务不允许执行变化")
+        description = f"/up {task_id} {label}"
+        if action == "UPSCALE":
+            existing = self._existing(description)
+            if existing is not None:
+                return _submit_result(21, "任务已存在", existing["id"], {"status": existing["status"],
+                                                                      "imageUrl": existing["imageUrl"]})
+        job = {"UPSCALE": f"upsample::{index}", "VARIATION": f"variation::{index}", "REROLL": "reroll::0"}[action]
+        custom_id = f"MJ::JOB::{job}::{_hash(parent.id)}" + ("::SOLO" if action == "REROLL" else "")
+        return self._act(call, parent, custom_id, label, False, action=action, custom=False)
+
+    def _act(self, call: _Call, parent: _Task, custom_id: str, label: str, remix: bool, *,
+             action: str | None = None, custom: bool = True) -> web.Response:
+        """A new task from a button of ``parent``: at once, or waiting in MODAL (code 21)."""
+        planned, kind, always_modal, remixable = _plan(custom_id)
+        task = self._new_task(call, action or planned, kind, bot_type=parent.bot_type,
+                              description=f"/up {parent.id} {label}")
+        task.custom_id = custom_id if custom else ""
+        task.parent_id = parent.id
+        task.prompt, task.prompt_en = parent.prompt, parent.prompt_en
+        self._inherit(task, parent, custom_id)
+        if always_modal or (remix and remixable):
+            if always_modal and custom_id.startswith("MJ::Inpaint::"):
+                task.prompt = task.prompt_en = ""
+            return self._wait_modal(task)
+        return self._accept(call, task)
+
+    def _inherit(self, task: _Task, parent: _Task, custom_id: str) -> None:
+        """What a child takes from its parent beyond the prompt: the offered prompt, the image, videos."""
+        parts = custom_id.split("::")
+        if parts[2:3] in (["PicReader"], ["PromptAnalyzer"]) and parts[3].isdigit():
+            chosen = parent.offers[int(parts[3]) - 1]
+            task.prompt = task.prompt_en = chosen
+            task.description = f"/imagine {chosen}"
+        elif parent.kind == "describe":
+            task.description = f"/describe {task.id}.png"
+            task.source_url = parent.source_url
+            task.offers = tuple(o.replace("reading", "rereading") for o in parent.offers)
+        if task.kind == "video":
+            task.videos = 1 if "video_virtual_upscale" in custom_id else 4
+
+    def _wait_modal(self, task: _Task) -> web.Response:
+        task.modal = True
+        self._store(task)
+        return _submit_result(21, WAITING_MODAL, task.id, {"finalPrompt": task.prompt_en, "remix": True})
+
+    def _modal(self, call: _Call, _: list[str]) -> web.Response:
+        task_id = call.body.get("taskId")
+        if not isinstance(task_id, str) or not task_id:
+            raise _Refused(4, "参数错误")
+        task = self._parent(task_id, must_succeed=False)
+        if not task.modal or task.started is not None:
+            raise _Refused(4, BAD_STATE)
+        mask = call.body.get("maskBase64")
+        if task.custom_id.startswith("MJ::Inpaint::") and not mask:
+            raise _Refused(4, "maskBase64不能为空")
+        if mask:
+            _data_uri(mask)
+        prompt = call.body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():  # no new prompt: the parent's (MJP-NET)
+            with self._lock:
+                parent = self._tasks.get(task.parent_id or "")
+            prompt = parent.prompt if parent is not None else task.prompt
+        behavior = _marked(call.behavior, prompt)
+        _refuse_unless_accepted(behavior, prompt.strip())
+        with self._lock:
+            task.prompt = task.prompt_en = prompt.strip()
+            if isinstance(call.body.get("notifyHook"), str) and call.body["notifyHook"]:
+                task.notify_hook = call.body["notifyHook"]
+        return self._start(task, behavior)
+
+    # --- queries ---------------------------------------------------------------------------------------
+
+    def _fetch(self, call: _Call, parts: list[str]) -> web.Response:
+        found = self.task(parts[1])
+        if found is None:
+            return web.Response(status=200) if call.behavior.fetch_unknown == "empty" else _json(200, None)
+        return _json(200, found)
+
+    def _list_by_condition(self, call: _Call, _: list[str]) -> web.Response:
+        ids = call.body.get("ids") if isinstance(call.body, dict) else None
+        found = [self.task(i) for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+        return _json(200, [t for t in found if t is not None])
+
+    def _list(self, call: _Call, _: list[str]) -> web.Response:
+        return _json(200, self.tasks())
+
+    def _queue(self, call: _Call, _: list[str]) -> web.Response:
+        return _json(200, [t for t in self.tasks() if t["status"] == "NOT_START"])
+
+    def _image_seed(self, call: _Call, parts: list[str]) -> web.Response:
+        found = self.task(parts[1])
+        if found is None:
+            return _submit_result(3, NOT_FOUND, None, {}, 404)
+        if found["status"] != "SUCCESS":
+            return _submit_result(4, "任务未完成，无 messageHash", None, {}, 400)
+        seed = str(int(hashlib.sha256(parts[1].encode()).hexdigest()[:8], 16))
+        return _submit_result(1, "成功", seed)
+
+    def _cancel(self, call: _Call, parts: list[str]) -> web.Response:
+        with self._lock:
+            task = self._tasks.get(parts[1])
+            if task is not None and self._phase(task).status not in TERMINAL:
+                self._force(task, "取消任务")
+                if task.started is None:  # never ran: no SUBMITTED, straight from MODAL to FAILURE
+                    task.started = self._now()
+                    task.forced_at = task.started - 1e-6
+        return web.Response(status=200)
+
+    # --- tasks -----------------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return time.time() + self._skew
+
+    def _new_task(self, call: _Call, action: str, kind: str, *, prompt: str = "", description: str = "",
+                  bot_type: str | None = None) -> _Task:
+        body = call.body if isinstance(call.body, dict) else {}
+        with self._lock:
+            now = self._now()
+            self._serial += 1
+            task_id = f"{int(now * 1000)}{self._serial % 1000:03d}"
+            while task_id in self._tasks:
+                task_id = str(int(task_id) + 1)
+        hook = body.get("notifyHook") if isinstance(body.get("notifyHook"), str) and body["notifyHook"] else None
+        state = body.get("state") if isinstance(body.get("state"), str) else None
+        bot = bot_type or (str(body["botType"]) if body.get("botType") in ("MID_JOURNEY", "NIJI_JOURNEY")
+                           else "MID_JOURNEY")
+        mode = MODES.get(call.recorded.mode) or next((m for flag, m in PROMPT_MODES.items() if flag in prompt.split()),
+                                                     "FAST")
+        return _Task(task_id, action, kind, now, call.behavior, prompt, prompt, description, state, bot, mode,
+                     notify_hook=hook)
+
+    def _store(self, task: _Task) -> None:
+        with self._lock:
+            self._tasks[task.id] = task
+        self._watch(task)
+
+    def _accept(self, call: _Call, task: _Task) -> web.Response:
+        """Store and start the task, or refuse it, as the behaviour (and the prompt's markers) say."""
+        return self._start(task, _marked(call.behavior, task.prompt), new=True)
+
+    def _start(self, task: _Task, behavior: Behavior, *, new: bool = False) -> web.Response:
+        code = behavior.submit_code
+        _refuse_unless_accepted(behavior, task.prompt_en)
+        with self._lock:
+            task.behavior = behavior
+            task.queued = code == 22
+            task.started = self._now()
+            task.fail_reason = behavior.fail_reason if behavior.fail else None
+        if new:
+            self._store(task)
+        properties = {"discordInstanceId": INSTANCE_ID, "discordChannelId": INSTANCE_ID}
+        if code == 22:
+            ahead = behavior.queue_ahead
+            return _submit_result(22, f"排队中，前面还有{ahead}个任务", task.id,
+                                  {**properties, "numberOfQueues": ahead})
+        return _submit_result(1, ACCEPTED, task.id, properties)
+
+    def _parent(self, task_id: str, *, must_succeed: bool = True) -> _Task:
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                raise _Refused(3, NOT_FOUND, 404)
+            if must_succeed and self._phase(task).status != "SUCCESS":
+                raise _Refused(4, BAD_STATE)
+            return task
+
+    def _existing(self, description: str) -> dict[str, Any] | None:
+        with self._lock:
+            task = next((t for t in self._tasks.values() if t.description == description and t.action == "UPSCALE"),
+                        None)
+            return None if task is None else self._snapshot(task)
+
+    def _force(self, task: _Task, fail_reason: str | None) -> None:
+        """End now (under the lock). Phases not yet reached are skipped, but for the last."""
+        task.forced_at = self._now()
+        if fail_reason is not None:
+            task.fail_reason = fail_reason
+
+    def _store_upload(self, upload: tuple[str, bytes]) -> str:
+        mime, data = upload
+        with self._lock:
+            self._serial += 1
+            digest = hashlib.sha256(data + str(self._serial).encode()).digest()
+            name = f"{uuid.UUID(bytes=digest[:16]).hex}.{_suffix(mime)}"
+            path = f"/attachments/{INSTANCE_ID}/{self._serial}/{name}"
+            self._files[path] = (mime, data)
+        return self.url + path
+
+    # --- how a task looks at a moment (under the lock) ------------------------------------------------
+
+    def _phase(self, task: _Task) -> _Phase:
+        return _phases(task)[_visible(task, self._now())[-1]]
+
+    def _snapshot(self, task: _Task, index: int | None = None) -> dict[str, Any]:
+        return _task_object(task, self.url, _visible(task, self._now())[-1] if index is None else index)
+
+    # --- notifyHook --------------------------------------------------------------------------------------
+
+    def _watch(self, task: _Task) -> None:
+        """Start the task's notifier if it has a hook (its own or the global one)."""
+        if task.notify_hook is None and self.notify_hook is None:
+            return
+        notifier = asyncio.get_running_loop().create_task(self._notify(task))
+        with self._lock:
+            self._notifiers.add(notifier)
+        notifier.add_done_callback(self._notifiers.discard)
+
+    async def _notify(self, task: _Task) -> None:
+        """POST the task object for every phase it reaches, in order, until it ends."""
+        while True:
+            with self._lock:
+                visible = _visible(task, self._now())
+                due = [self._snapshot(task, i) for i in visible if i > task.sent_upto]
+                task.sent_upto = max(task.sent_upto, visible[-1])
+                url = task.notify_hook or self.notify_hook
+            for body in due:
+                if url is not None:
+                    await self._post_callback(url, body)
+            if due and due[-1]["status"] in TERMINAL:
+                return
+            await asyncio.sleep(NOTIFY_POLL_S)
+
+    async def _post_callback(self, url: str, body: dict[str, Any]) -> None:
+        if self._client is None:
+            self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=NOTIFY_TIMEOUT_S))
+        status: int | None = None
+        error: str | None = None
+        try:
+            async with self._client.post(url, data=orjson.dumps(body),
+                                         headers={"Content-Type": "application/json"}) as response:
+                status = response.status
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = repr(exc)
+        with self._lock:
+            self._callbacks.append(Callback(url, body["id"], body["status"], body["progress"], body, status, error))
+
+    async def _cleanup(self, app: web.Application) -> None:
+        with self._lock:
+            notifiers = list(self._notifiers)
+        for notifier in notifiers:
+            notifier.cancel()
+        await asyncio.gather(*notifiers, return_exceptions=True)
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+# --- task timeline and objects ------------------------------------------------------------------------
+
+
+def _phases(task: _Task) -> list[_Phase]:
+    """Every status/progress the task goes through, with when; append-only as the task moves on."""
+    out = [_Phase("MODAL", "0%", task.created)] if task.modal else []
+    if task.started is None:
+        return out
+    b = task.behavior
+    running = ([("NOT_START", "0%")] if task.queued else []) + [("SUBMITTED", "0%")]
+    running += [("IN_PROGRESS", f"{p}%") for p in b.progress_steps]
+    step = b.duration_s / len(running)
+    out += [_Phase(status, progress, task.started + k * step) for k, (status, progress) in enumerate(running)]
+    end = task.started + b.duration_s
+    out.append(_Phase("FAILURE", "", end) if task.fail_reason is not None else _Phase("SUCCESS", "100%", end))
+    return out
+
+
+def _visible(task: _Task, now: float) -> list[int]:
+    """The phases the task has been through by ``now``: those reached before any forced end, then the end."""
+    phases = _phases(task)
+    last = len(phases) - 1
+    ends = phases[last].status in TERMINAL
+    cutoff = now if task.forced_at is None else min(now, task.forced_at)
+    shown = [i for i, p in enumerate(phases) if p.at <= cutoff and not (ends and i == last)]
+    if ends and (phases[last].at <= now or task.forced_at is not None):
+        shown.append(last)
+    return shown
+
+
+def _task_object(task: _Task, base_url: str, index: int) -> dict[str, Any]:
+    """The proxy's task object (spec §6.1) as it is at phase ``index``."""
+    phases = _phases(task)
+    phase = phases[index]
+    status = phase.status
+    forced = math.inf if task.forced_at is None else task.forced_at
+
+    def ms(at: float) -> int:
+        return int(min(at, forced) * 1000)
+
+    submitted = next((p for p in phases if p.status == "SUBMITTED"), None)
+    done = status == "SUCCESS"
+    running = status == "IN_PROGRESS" or done
+    prompt, prompt_en = (("\n\n".join(_numbered(task.offers)),) * 2 if done and task.kind == "describe"
+                         else (task.prompt, task.prompt_en))
+    return {
+        "id": task.id, "action": task.action, "customId": task.custom_id, "botType": task.bot_type,
+        "prompt": prompt, "promptEn": prompt_en, "description": task.description, "state": task.state,
+        "submitTime": int(task.created * 1000),
+        "startTime": ms(submitted.at) if submitted is not None and status not in ("NOT_START", "MODAL") else None,
+        "finishTime": ms(phase.at) if status in TERMINAL else None,
+        "imageUrl": _image_url(task, base_url, phase), "imageUrls": _split_urls(task, base_url) if done else None,
+        "videoUrl": f"{base_url}/videos/{task.id}_1.mp4" if done and task.kind == "video" else None,
+        "videoUrls": _video_urls(task, base_url) if done else None,
+        "status": status, "progress": phase.progress,
+        "failReason": (task.fail_reason or "") if status == "FAILURE" else "",
+        "buttons": _buttons(task) if done else [],
+        "properties": _properties(task, running, done),
+        "mode": task.mode, "parentId": task.parent_id,
+    }
+
+
+def _image_url(task: _Task, base_url: str, phase: _Phase) -> str | None:
+    """SUCCESS: the result (describe: the image described); IN_PROGRESS past 0%: a preview."""
+    if task.kind in ("describe", "shorten"):
+        return task.source_url if phase.status == "SUCCESS" else None
+    own = f"{base_url}/images/{task.id}.png"
+    if phase.status == "SUCCESS":
+        return own
+    if phase.status == "IN_PROGRESS" and phase.progress != "0%":
+        return f"{own}?progress={phase.progress.rstrip('%')}"
+    return None
+
+
+def _split_urls(task: _Task, base_url: str) -> list[dict[str, str]] | None:
+    if task.kind != "grid":
+        return None
+    return [{"url": f"{base_url}/images/{task.id}_{n}.png", "thumbnail": f"{base_url}/images/{task.id}_{n}.png"}
+            for n in range(1, 5)]
+
+
+def _video_urls(task: _Task, base_url: str) -> list[dict[str, str]] | None:
+    if task.kind != "video":
+        return None
+    return [{"url": f"{base_url}/videos/{task.id}_{n}.mp4", "thumbnail": f"{base_url}/images/{task.id}_{n}.png"}
+            for n in range(1, task.videos + 1)]
+
+
+def _properties(task: _Task, running: bool, done: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {"discordInstanceId": INSTANCE_ID, "discordChannelId": INSTANCE_ID,
+                                  "nonce": str(int(task.id) * 1000 + 1)}
+    if task.notify_hook is not None:
+        properties["notifyHook"] = task.notify_hook
+    if task.modal:
+        properties["remix"] = True
+    if task.kind in ("describe", "shorten"):
+        if done:
+            properties["finalPrompt"] = "\n\n".join(_numbered(task.offers))
+            properties["finalZhPrompt"] = ""
+    elif running:
+        properties["finalPrompt"] = _final_prompt(task)
+        properties["finalZhPrompt"] = ""
+        properties["progressMessageId"] = _snowflake(task.id, 1)
+    if done:
+        properties.update(messageId=_snowflake(task.id, 2), messageHash=_hash(task.id), flags=0)
+    return properties
+
+
+def _final_prompt(task: _Task) -> str:
+    """What MJ reports it ran: reference image URLs first, the version parameter added."""
+    prompt = task.prompt_en
+    if prompt and "--v " not in prompt and "--niji" not in prompt:
+        prompt += " --niji 6" if task.bot_type == "NIJI_JOURNEY" else " --v 6.1"
+    return " ".join([*task.image_refs, prompt]) if task.image_refs else prompt
+
+
+def _numbered(offers: tuple[str, ...]) -> list[str]:
+    return [f"{NUMBERS[i]} {offer}" for i, offer in enumerate(offers)]
+
+
+def _buttons(task: _Task) -> list[dict[str, Any]]:
+    """The buttons of a finished task (spec §6.3), by what it produced."""
+    h = _hash(task.id)
+    if task.kind == "grid":
+        rows = [(f"MJ::JOB::upsample::{n}::{h}", "", f"U{n}") for n in range(1, 5)]
+        rows.append((f"MJ::JOB::reroll::0::{h}::SOLO", "🔄", ""))
+        rows += [(f"MJ::JOB::variation::{n}::{h}", "", f"V{n}") for n in range(1, 5)]
+    elif task.kind == "upscale":
+        rows = _upscale_rows(h)
+    elif task.kind == "describe":
+        rows = [(f"MJ::Job::PicReader::{n}", "", str(n)) for n in range(1, 5)]
+        rows.append(("MJ::Picread::Retry", "🔄", ""))
+    elif task.kind == "shorten":
+        rows = [(f"MJ::Job::PromptAnalyzer::{n}", "", str(n)) for n in range(1, len(task.offers) + 1)]
+    elif task.kind == "video" and task.action == "VIDEO":
+        rows = [row for n in range(1, task.videos + 1) for row in (
+            (f"MJ::JOB::video_virtual_upscale::{n}::{h}", "", f"U{n}"),
+            (f"MJ::JOB::animate_high_extend::{n}::{h}::SOLO", "", f"Extend High {n}"),
+            (f"MJ::JOB::animate_low_extend::{n}::{h}::SOLO", "", f"Extend Low {n}"))]
+    else:
+        rows = []
+    return [{"customId": c, "emoji": e, "label": label, "type": 2, "style": 2} for c, e, label in rows]
+
+
+def _upscale_rows(h: str) -> list[tuple[str, str, str]]:
+    return [
+        (f"MJ::JOB::upsample_v6r1_2x_subtle::1::{h}::SOLO", "", "Upscale (Subtle)"),
+        (f"MJ::JOB::upsample_v6r1_2x_creative::1::{h}::SOLO", "", "Upscale (Creative)"),
+        (f"MJ::JOB::low_variation::1::{h}::SOLO", "🪄", "Vary (Subtle)"),
+        (f"MJ::JOB::high_variation::1::{h}::SOLO", "🪄", "Vary (Strong)"),
+        (f"MJ::Inpaint::1::{h}::SOLO", "🖌️", "Vary (Region)"),
+        (f"MJ::Outpaint::50::1::{h}::SOLO", "🔍", "Zoom Out 2x"),
+        (f"MJ::Outpaint::75::1::{h}::SOLO", "🔍", "Zoom Out 1.5x"),
+        (f"MJ::CustomZoom::{h}", "🔍", "Custom Zoom"),
+        (f"MJ::JOB::pan_left::1::{h}::SOLO", "⬅️", ""),
+        (f"MJ::JOB::pan_right::1::{h}::SOLO", "➡️", ""),
+        (f"MJ::JOB::pan_up::1::{h}::SOLO", "⬆️", ""),
+        (f"MJ::JOB::pan_down::1::{h}::SOLO", "⬇️", ""),
+        (f"MJ::JOB::animate_high::1::{h}::SOLO", "🎞️", "Animate (High motion)"),
+        (f"MJ::JOB::animate_low::1::{h}::SOLO", "🎞️", "Animate (Low motion)"),
+    ]
+
+
+def _plan(custom_id: str) -> tuple[str, str, bool, bool]:
+    """(task action, result kind, always needs a modal, goes through a modal with remix) of a button."""
+    parts = custom_id.split("::")
+    token = parts[2] if len(parts) > 2 and parts[1] in ("JOB", "Job") else parts[1] if len(parts) > 1 else ""
+    remixable = token in ("variation", "low_variation", "high_variation", "reroll") or token.startswith(
+        ("pan_", "animate_"))
+    plans = {"upsample": ("UPSCALE", "upscale"), "variation": ("VARIATION", "grid"),
+             "low_variation": ("VARIATION", "grid"), "high_variation": ("VARIATION", "grid"),
+             "reroll": ("REROLL", "grid"), "Outpaint": ("ZOOM", "grid"), "CustomZoom": ("ZOOM", "grid"),
+             "Inpaint": ("INPAINT", "grid"), "PicReader": ("IMAGINE", "grid"), "Picread": ("DESCRIBE", "describe"),
+             "PromptAnalyzer": ("IMAGINE", "grid"), "video_virtual_upscale": ("VIDEO", "video")}
+    action, kind = plans.get(token, ("ACTION", "grid"))
+    if token.startswith("upsample_"):
+        action, kind = "UPSCALE_HD", "upscale"
+    elif token.startswith("pan_"):
+        action, kind = "PAN", "grid"
+    elif token.startswith("animate_"):
+        action, kind = "VIDEO", "video"
+    return action, kind, token in ("Inpaint", "CustomZoom"), remixable
+
+
+def _action_label(custom_id: str) -> str:
+    """How the task description names the button: U2, V3, R, or its action token."""
+    parts = custom_id.split("::")
+    token = parts[2] if len(parts) > 3 and parts[1] in ("JOB", "Job") else parts[1] if len(parts) > 1 else custom_id
+    if token == "upsample":
+        return f"U{parts[3]}"
+    if token == "variation":
+        return f"V{parts[3]}"
+    return "R" if token == "reroll" else token
+
+
+def _hash(task_id: str) -> str:
+    """The task's MJ job UUID (properties.messageHash), stable for an id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"fake-midjourney:{task_id}"))
+
+
+def _snowflake(task_id: str, salt: int) -> str:
+    return str(1225812290081558599 + int(hashlib.sha256(f"{task_id}:{salt}".encode()).hexdigest()[:12], 16))
+
+
+# --- request helpers ---------------------------------------------------------------------------------------
+
+_INVALID = object()
+
+
+def _split_path(path: str) -> tuple[str, str, str | None]:
+    """``[/<channel>][/<mode>]/mj/<endpoint>`` → (channel prefix, mode prefix, endpoint or None)."""
+    segments = path.strip("/").split("/")
+    if "mj" not in segments[:3]:
+        return "", "", None
+    at = segments.index("mj")
+    head = segments[:at]
+    mode = head.pop() if head and head[-1] in MODES else ""
+    if len(head) > 1 or any(not s for s in segments[at + 1:]):
+        return "", "", None
+    return (head[0] if head else ""), mode, "/".join(segments[at + 1:])
+
+
+def _endpoint_pattern(endpoint: str) -> str:
+    parts = endpoint.split("/")
+    if len(parts) == 3 and parts[0] == "task":
+        parts[1] = "{id}"
+    return "/".join(parts)
+
+
+def _body(recorded: MjRequest) -> Any:
+    """The JSON object of a POST; ``{}`` for none; ``_INVALID`` for a body that is not an object."""
+    if recorded.endpoint == "insight-face/video-swap":
+        return {}
+    if not recorded.body.strip():
+        return {}
+    with contextlib.suppress(orjson.JSONDecodeError):
+        body = orjson.loads(recorded.body)
+        if isinstance(body, dict):
+            return body
+    return _INVALID
+
+
+def _multipart(recorded: MjRequest) -> dict[str, bytes]:
+    """The fields of a multipart/form-data body (the recorded bytes, so the stream need not be re-read)."""
+    head = f"Content-Type: {recorded.headers.get('content-type', '')}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + recorded.body)
+    fields: dict[str, bytes] = {}
+    for part in message.iter_parts() if message.is_multipart() else ():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload
+    return fields
+
+
+def _prompt(body: Mapping[str, Any]) -> str:
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise _Refused(4, "prompt不能为空")
+    return prompt.strip()
+
+
+def _refuse_unless_accepted(behavior: Behavior, prompt_en: str) -> None:
+    """Raise the proxy's answer when the behaviour's ``submit_code`` refuses the submit (spec §2)."""
+    code = behavior.submit_code
+    if code in (1, 22):
+        return
+    properties: dict[str, Any] = {"discordInstanceId": INSTANCE_ID}
+    if code == 24:
+        properties = {"promptEn": prompt_en, "bannedWord": "banned"}
+    raise _Refused(code, REFUSALS.get(code, "参数错误"), properties=properties)
+
+
+def _marked(behavior: Behavior, prompt: str) -> Behavior:
+    """The behaviour with the prompt's markers (``--fail``, ``--banned``, ...) applied."""
+    words = prompt.split()
+    for marker, changes in MARKERS.items():
+        if marker in words:
+            behavior = behavior.replace(**changes)
+    return behavior
+
+
+def _data_uris(body: Mapping[str, Any], many: str, one: str) -> list[tuple[str, bytes]]:
+    images = body.get(many) or []
+    if not isinstance(images, list):
+        raise _Refused(4, BAD_BASE64)
+    if body.get(one):
+        images = [*images, body[one]]
+    return [_data_uri(image) for image in images]
+
+
+def _data_uri(value: Any) -> tuple[str, bytes]:
+    """(MIME type, bytes) of ``data:<mime>;base64,<b64>``; anything else is the proxy's code 4."""
+    if not isinstance(value, str) or not value.startswith("data:") or ";base64," not in value:
+        raise _Refused(4, BAD_BASE64)
+    mime, _, data = value[5:].partition(";base64,")
+    try:
+        return mime or "image/png", base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise _Refused(4, BAD_BASE64) from None
+
+
+def _suffix(mime: str) -> str:
+    return {"image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}.get(mime, "png")
+
+
+# --- responses ----------------------------------------------------------------------------------------------
+
+
+def _submit_result(code: int, description: str, result: Any, properties: dict[str, Any] | None = None,
+                   http_status: int = 200) -> web.Response:
+    """The SubmitResultVO (spec §2)."""
+    return _json(http_status, {"code": code, "description": description, "result": result,
+                               "properties": properties or {}})
+
+
+def _spring_error(status: int, path: str) -> web.Response:
+    """What Spring Boot answers for an unhandled status: its error JSON."""
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+    return _json(status, {"timestamp": stamp, "status": status, "error": HTTP_REASONS.get(status, "Error"),
+                          "path": path})
+
+
+def _raw(status: int, body: str) -> web.Response:
+    return web.Response(status=status, body=body.encode(), content_type="application/json")
+
+
+def _json(status: int, body: Any) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def _colour(seed: str) -> tuple[int, int, int]:
+    """A colour per image, so a test can tell two tasks' images apart."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return digest[0], digest[1], digest[2]
+
+
+if __name__ == "__main__":
+    FakeMidjourney.serve_from_command_line("A fake midjourney-proxy upstream", 8004)
