@@ -17,7 +17,10 @@ from relaygate.relay.chat import ChatRelay
 from relaygate.relay.embeddings import EmbeddingsRelay
 from relaygate.relay.images import ImagesRelay
 from relaygate.relay.media import MediaFetcher
+from relaygate.relay.midjourney import KIND as MJ_TASK
+from relaygate.relay.midjourney import MidjourneyRelay
 from relaygate.relay.services import Services
+from relaygate.relay.signed_media import MediaCache, SignedLinks
 from relaygate.relay.snapshot import SnapshotStore
 from relaygate.relay.upstream import HttpTransport, create_session
 from relaygate.routing.health import HealthBook
@@ -25,11 +28,12 @@ from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
 from relaygate.storage.recorder import Recorder
-from relaygate.surfaces import admin, anthropic, gemini, health, images, openai
+from relaygate.surfaces import admin, anthropic, gemini, health, images, midjourney, openai
 from relaygate.surfaces.common import CHAT_RELAY, EMBEDDINGS_RELAY, SERVICES
 from relaygate.tasks.engine import TaskEngine
 from relaygate.tasks.images import KIND as IMAGE_TASK
 from relaygate.tasks.images import ImageTasks
+from relaygate.tasks.midjourney import MidjourneyTasks
 from relaygate.tasks.webhook import WebhookSender
 
 log = logging.getLogger("relaygate")
@@ -40,6 +44,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
     health.add_routes(app)
     openai.add_routes(app)
     images.add_routes(app)
+    midjourney.add_routes(app)
     anthropic.add_routes(app)
     gemini.add_routes(app)
     admin.add_routes(app)
@@ -68,17 +73,24 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
         images_relay = app[images.IMAGES_RELAY] = ImagesRelay(services)
         webhooks = WebhookSender(timeout_s=settings.webhook_timeout_s, allow_private=settings.allow_private_webhooks)
         image_tasks = app[images.IMAGE_TASKS] = ImageTasks(services, images_relay, webhooks)
-        task_engine = image_tasks.engine = TaskEngine(engine, {IMAGE_TASK: image_tasks}, poll_s=settings.task_poll_s,
-                                                      lease_s=settings.task_lease_s)
+        links = app[midjourney.MJ_LINKS] = SignedLinks(box.signing_key("mj-image"), settings.mj_image_url_ttl_s)
+        app[midjourney.MJ_CACHE] = MediaCache(settings.mj_image_cache_bytes)
+        mj_relay = app[midjourney.MJ_RELAY] = MidjourneyRelay(services, links)
+        mj_tasks = app[midjourney.MJ_TASKS] = MidjourneyTasks(services, mj_relay, webhooks)
+        task_engine = TaskEngine(engine, {IMAGE_TASK: image_tasks, MJ_TASK: mj_tasks}, poll_s=settings.task_poll_s,
+                                 lease_s=settings.task_lease_s)
+        image_tasks.engine = mj_tasks.engine = task_engine
         warm = asyncio.get_running_loop().run_in_executor(None, tokenizer.warm_up)
         snapshots.start()
         recorder.start()
         access_log.start()
         task_engine.start()
+        mj_tasks.start()
         try:
             yield
         finally:
             services.draining = True
+            await mj_tasks.stop()
             await task_engine.stop(settings.shutdown_timeout_s)
             await webhooks.close()
             await recorder.stop()

@@ -85,6 +85,11 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_attempts: int = 5  # deliveries of a task's webhook before giving up (backoff doubles from 2 s)
     allow_private_webhooks: bool = False
+    public_url: str | None = None  # how clients and upstreams reach this gateway (Midjourney callbacks, image links)
+    mj_poll_s: float = 5.0  # how often unfinished Midjourney tasks are fetched from their upstream, per channel
+    mj_task_timeout_s: float = 3600.0  # a Midjourney task not finished this long after submit fails, refunded
+    mj_image_url_ttl_s: float = 3600.0  # lifetime of a signed /mj/image link
+    mj_image_cache_bytes: int = 64 * 1024 * 1024  # finished task images kept in memory for /mj/image
     channels: tuple[ChannelConfig, ...] = ()
     prices: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     keys: tuple[KeyConfig, ...] = ()
@@ -200,11 +205,16 @@ def _check_scalars(settings: Settings) -> None:
         raise ConfigError("unpriced_models must be 'reject' or 'free'")
     at_least_one = ("workers", "max_attempts", "circuit_failures", "max_body_bytes", "max_upstream_body_bytes",
                     "max_image_upload_bytes", "task_max_runs", "webhook_attempts")
+    if settings.mj_image_cache_bytes < 0:
+        raise ConfigError("mj_image_cache_bytes must not be negative")
+    if settings.public_url is not None and not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", settings.public_url):
+        raise ConfigError("public_url must be an http(s) URL such as https://gateway.example.com")
     for name in at_least_one:
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     positive = ("connect_timeout_s", "first_byte_timeout_s", "stream_idle_timeout_s", "snapshot_poll_s",
-                "task_poll_s", "task_lease_s", "task_timeout_s", "webhook_timeout_s")
+                "task_poll_s", "task_lease_s", "task_timeout_s", "webhook_timeout_s", "mj_poll_s", "mj_task_timeout_s",
+                "mj_image_url_ttl_s")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be greater than 0")
@@ -239,7 +249,10 @@ def _channel(raw: Any) -> ChannelConfig:
     model_map = raw.get("model_map") or {}
     if not isinstance(model_map, dict):
         raise ConfigError(f"channel {name}: model_map must be a mapping")
-    known = {"name", "type", "base_url", "api_key", "models", "model_map", "priority", "weight", "enabled"}
+    known = {"name", "type", "base_url", "api_key", "models", "model_map", "priority", "weight", "enabled", "options"}
+    nested = raw.get("options") or {}
+    if not isinstance(nested, dict):
+        raise ConfigError(f"channel {name}: options must be a mapping")
     return ChannelConfig(
         name=name,
         type=kind,
@@ -250,7 +263,8 @@ def _channel(raw: Any) -> ChannelConfig:
         priority=_coerce(f"channel {name}: priority", "int", raw.get("priority", 0)),
         weight=_coerce(f"channel {name}: weight", "int", raw.get("weight", 1)),
         enabled=_coerce(f"channel {name}: enabled", "bool", raw.get("enabled", True)),
-        options={k: v for k, v in raw.items() if k not in known},
+        # Options may be written beside the channel's fields or under ``options:``; both are the same.
+        options={**{k: v for k, v in raw.items() if k not in known}, **nested},
     )
 
 

@@ -14,7 +14,7 @@ from relaygate.providers.base import UpstreamRequest
 from relaygate.providers.gemini import GeminiProvider, model_segment
 from relaygate.providers.mock import MockProvider
 from relaygate.providers.openai import OpenAIProvider
-from relaygate.providers.registry import known_kinds, options_problem, provider_for
+from relaygate.providers.registry import chat_kinds, is_task_kind, known_kinds, options_problem, provider_for
 from relaygate.relay.upstream import HttpTransport, create_session
 from relaygate.routing.records import ChannelRecord
 from tests.fakes.anthropic_upstream import FakeAnthropic
@@ -36,9 +36,11 @@ def build(provider: Any, ch: ChannelRecord, *, stream: bool = False, model: str 
 
 
 def test_every_kind_is_registered_once() -> None:
-    assert known_kinds() == ("openai", "azure", "anthropic", "gemini", "mock")
-    for kind in known_kinds():
+    assert known_kinds() == ("openai", "azure", "anthropic", "gemini", "mock", "midjourney")
+    assert chat_kinds() == known_kinds()[:-1]
+    for kind in chat_kinds():
         assert provider_for(kind).kind == kind
+    assert is_task_kind("midjourney") and not any(is_task_kind(kind) for kind in chat_kinds())
 
 
 @pytest.mark.parametrize(("kind", "dialect"), [("openai", "openai"), ("azure", "openai"),

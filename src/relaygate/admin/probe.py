@@ -17,7 +17,7 @@ from relaygate.providers.base import (
     UpstreamReadTimeout,
     UpstreamRequest,
 )
-from relaygate.providers.registry import known_kinds, provider_for
+from relaygate.providers.registry import is_task_kind, known_kinds, midjourney_provider, provider_for
 from relaygate.routing.records import ChannelRecord
 
 _BODY_LIMIT = 64 * 1024
@@ -73,12 +73,16 @@ async def probe_channel(channel: ChannelRecord, http: Transport | None, timeout_
     started = time.perf_counter()
     if channel.type not in known_kinds():
         return _result(False, None, started, f"unknown channel type '{channel.type}'")
-    provider = provider_for(channel.type)
-    request = provider.models_request(channel) or _chat_probe(provider, channel)
+    if is_task_kind(channel.type):
+        request: UpstreamRequest | None = midjourney_provider().models_request(channel)
+        transport = http
+    else:
+        provider = provider_for(channel.type)
+        request = provider.models_request(channel) or _chat_probe(provider, channel)
+        transport = provider.transport_for(channel) or http
     if request is None:
         return _result(False, None, started, "the channel lists no model to test with")
     request.connect_timeout = request.read_timeout = timeout_s
-    transport = provider.transport_for(channel) or http
     if transport is None:
         return _result(False, None, started, "no HTTP client is available to reach the upstream")
     try:

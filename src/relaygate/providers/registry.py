@@ -9,6 +9,8 @@ from relaygate.providers.anthropic import AnthropicProvider
 from relaygate.providers.azure import AzureProvider
 from relaygate.providers.base import ChatProvider, EmbeddingsProvider, ImagesProvider
 from relaygate.providers.gemini import GeminiProvider
+from relaygate.providers.midjourney import KIND as MIDJOURNEY
+from relaygate.providers.midjourney import MidjourneyProvider
 from relaygate.providers.mock import MockProvider
 from relaygate.providers.openai import OpenAIProvider
 
@@ -30,28 +32,46 @@ class ChecksOptions(Protocol):
         ...
 
 
+# Task upstreams: no chat, embeddings or images; their channels are routed apart (``Snapshot.mj_router``).
+_MIDJOURNEY = MidjourneyProvider()
+
+
 def provider_for(kind: str) -> ChatProvider:
     return _PROVIDERS[kind]
 
 
+def midjourney_provider() -> MidjourneyProvider:
+    return _MIDJOURNEY
+
+
+def is_task_kind(kind: str) -> bool:
+    """Channels of this kind serve task APIs only (Midjourney), never chat, embeddings or images."""
+    return kind == MIDJOURNEY
+
+
 def embeddings_provider_for(kind: str) -> EmbeddingsProvider | None:
-    """The kind's embeddings ability, or None when it has none (Anthropic)."""
-    provider = _PROVIDERS[kind]
+    """The kind's embeddings ability, or None when it has none (Anthropic, Midjourney)."""
+    provider = _PROVIDERS.get(kind)
     return provider if isinstance(provider, EmbeddingsProvider) else None
 
 
 def images_provider_for(kind: str) -> ImagesProvider | None:
-    """The kind's images ability, or None when it has none (Anthropic)."""
-    provider = _PROVIDERS[kind]
+    """The kind's images ability, or None when it has none (Anthropic, Midjourney)."""
+    provider = _PROVIDERS.get(kind)
     return provider if isinstance(provider, ImagesProvider) else None
 
 
-def known_kinds() -> tuple[str, ...]:
+def chat_kinds() -> tuple[str, ...]:
+    """The kinds ``provider_for`` knows: every kind but the task upstreams."""
     return tuple(_PROVIDERS)
+
+
+def known_kinds() -> tuple[str, ...]:
+    return (*_PROVIDERS, MIDJOURNEY)
 
 
 def options_problem(kind: str, options: Mapping[str, Any]) -> str | None:
     """What is wrong with a channel's ``options`` for its kind, for config load and the admin API to
     refuse before a request fails; None when they are fine (or the kind has no rules, or is unknown)."""
-    provider = _PROVIDERS.get(kind)
+    provider = _MIDJOURNEY if kind == MIDJOURNEY else _PROVIDERS.get(kind)
     return provider.check_options(options) if isinstance(provider, ChecksOptions) else None

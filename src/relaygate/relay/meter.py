@@ -50,10 +50,12 @@ class Meter:
 
     def account(self, call: Call, reason: EndReason, *, status: int, usage: Usage | None = None,
                 produced_text: str = "", delivered: bool = False, error_code: str | None = None,
-                estimated: Usage | None = None, image: ImageBill | None = None) -> UsageRecord:
+                estimated: Usage | None = None, image: ImageBill | None = None,
+                charged: int | None = None) -> UsageRecord:
         """Decide the call's money (once), settle its in-memory reservation, and return the record to
         store. ``finish`` stores it through the group commit; an async task stores it in the same
-        transaction that ends the task (``tasks/store.py``)."""
+        transaction that ends the task (``tasks/store.py``). ``charged`` is an amount decided when the
+        task was accepted (a Midjourney action's price, possibly several): billed as it is, if at all."""
         call.finished = True
         per_call = call.price is not None and call.price.per_call is not None
         billable = charges(reason, delivered=delivered, per_call=per_call)
@@ -63,7 +65,10 @@ class Meter:
             usage = estimated if estimated is not None else estimate_usage(call, produced_text)
             source = "estimated"
         usage = usage or Usage()
-        cost = cost_of(call.price, usage, image) if billable and call.price is not None else 0
+        if charged is not None:
+            cost = charged if billable else 0
+        else:
+            cost = cost_of(call.price, usage, image) if billable and call.price is not None else 0
         if call.reservation is not None:
             self._services.ledger.settle(call.reservation, cost)
         record = self._record(call, reason, status, usage, source, cost, error_code)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relaygate.auth.records import KeyRecord, parse_networks
 from relaygate.billing.pricing import Price, PriceTable
+from relaygate.providers.registry import is_task_kind
 from relaygate.routing.health import HealthBook
 from relaygate.routing.records import ChannelRecord
 from relaygate.routing.router import Router
@@ -33,8 +34,9 @@ class Snapshot:
     keys_by_id: dict[int, KeyRecord]
     channels: dict[int, ChannelRecord]
     prices: PriceTable
-    router: Router
+    router: Router  # chat, embeddings and images channels
     admin_key_hash: str = ""
+    mj_router: Router = field(default_factory=lambda: Router((), HealthBook(1, 0)))  # Midjourney channels
     loaded: bool = field(default=True)
 
 
@@ -102,8 +104,9 @@ class SnapshotStore:
                 keys_by_id={k.id: k for k in keys},
                 channels={c.id: c for c in channels},
                 prices=PriceTable(price_from_row(r) for r in price_rows),
-                router=Router(channels, self._health),
+                router=Router((c for c in channels if not is_task_kind(c.type)), self._health),
                 admin_key_hash=admin_hash or "",
+                mj_router=Router((c for c in channels if is_task_kind(c.type)), self._health),
             )
             return self.current
 

@@ -17,6 +17,12 @@ class SecretBox:
             raise ConfigError("the secret must be at least 16 characters")
         digest = hashlib.sha256(b"relaygate-upstream-keys:" + secret.encode("utf-8")).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        self._secret = secret.encode("utf-8")
+
+    def signing_key(self, purpose: str) -> bytes:
+        """A key for HMAC signatures of one purpose (signed URLs, callback tokens), derived from the
+        operator's secret so that each purpose's signatures are worthless for the others."""
+        return hashlib.sha256(b"relaygate-sign:" + purpose.encode("utf-8") + b":" + self._secret).digest()
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")

@@ -138,6 +138,18 @@ tasks = sa.Table(
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
     sa.Index("ix_tasks_due", "due_ms"),
     sa.Index("ix_tasks_key_time", "key_id", "submit_ms"),
+    sa.Index("ix_tasks_open", "kind", "channel_id", "finish_ms"),
+    sa.Index("ix_tasks_upstream", "channel_id", "upstream_task_id"),
+)
+
+# Named leases for work that belongs to no single task (polling one Midjourney channel): whoever holds
+# a name until ``until_ms`` does that work; the others skip it.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("until_ms", sa.BigInteger, nullable=False),
 )
 
 # The files of an async multipart task (image edits), kept until the task has run.

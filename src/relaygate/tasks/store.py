@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from relaygate.storage.recorder import UsageRecord
-from relaygate.storage.tables import api_keys, task_files, tasks, usage_records
+from relaygate.storage.tables import api_keys, leases, task_files, tasks, usage_records
 
 FINAL_STATUSES = ("SUCCESS", "FAILURE")
 Row = dict[str, Any]
@@ -88,20 +88,100 @@ async def release(engine: AsyncEngine, lease: Lease, values: Mapping[str, Any]) 
     return await update(engine, lease, {**values, "lease_owner": None, "lease_until_ms": 0})
 
 
-async def finish(engine: AsyncEngine, lease: Lease, values: Mapping[str, Any], record: UsageRecord,
+async def finish(engine: AsyncEngine, lease: Lease | str, values: Mapping[str, Any], record: UsageRecord,
                  spend_delta: int) -> bool:
     """End the task (``values`` has its final status) and bill it, once: the usage record and the key's
     spend change commit with the status, or nothing does. False when the task was already final or the
-    lease was lost."""
+    lease was lost. ``lease`` is the holder's lease, or just the task id for work that holds no task
+    lease (a Midjourney poll, which holds its channel's lease): the final-status guard alone then
+    keeps the end to one."""
+    task_id = lease.task_id if isinstance(lease, Lease) else lease
+    query = _held(lease) if isinstance(lease, Lease) else sa.update(tasks).where(tasks.c.id == task_id)
     async with engine.begin() as conn:
-        result = await conn.execute(_held(lease).where(tasks.c.status.not_in(FINAL_STATUSES)).values(**values))
+        result = await conn.execute(query.where(tasks.c.status.not_in(FINAL_STATUSES)).values(**values))
         if result.rowcount != 1:
             return False
         await conn.execute(sa.insert(usage_records).values(**_record_values(record)))
         if spend_delta and record.key_id is not None:
             await _add_spend(conn, record.key_id, spend_delta)
-        await conn.execute(sa.delete(task_files).where(task_files.c.task_id == lease.task_id))
+        await conn.execute(sa.delete(task_files).where(task_files.c.task_id == task_id))
         return True
+
+
+async def update_open(engine: AsyncEngine, task_id: str, values: Mapping[str, Any],
+                      *, expect_updated_ms: int | None = None) -> bool:
+    """Change a task that is not final (``expect_updated_ms``: only if nobody changed it since)."""
+    query = sa.update(tasks).where(tasks.c.id == task_id, tasks.c.status.not_in(FINAL_STATUSES))
+    if expect_updated_ms is not None:
+        query = query.where(tasks.c.updated_ms == expect_updated_ms)
+    async with engine.begin() as conn:
+        return (await conn.execute(query.values(**values))).rowcount == 1
+
+
+async def add_hold(engine: AsyncEngine, task_id: str, key_id: int, amount: int, values: Mapping[str, Any]) -> bool:
+    """Charge one more amount to an open task (a Midjourney modal continuing its task), with the key."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            sa.update(tasks).where(tasks.c.id == task_id, tasks.c.status.not_in(FINAL_STATUSES))
+            .values(hold_nano=tasks.c.hold_nano + amount, **values))
+        if result.rowcount != 1:
+            return False
+        if amount:
+            await _add_spend(conn, key_id, amount)
+        return True
+
+
+async def release_if_unchanged(engine: AsyncEngine, lease: Lease, updated_ms: int, values: Mapping[str, Any]) -> bool:
+    """Release with ``values`` only if the task did not change since ``updated_ms`` (a webhook delivered
+    for that version); otherwise the caller releases it due again, so the newer version is delivered."""
+    async with engine.begin() as conn:
+        result = await conn.execute(_held(lease).where(tasks.c.updated_ms == updated_ms)
+                                    .values(**values, lease_owner=None, lease_until_ms=0))
+        return result.rowcount == 1
+
+
+async def open_tasks(engine: AsyncEngine, kind: str, channel_id: int, limit: int) -> list[Row]:
+    """Unfinished tasks of one kind on one channel, oldest first."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.select(tasks).where(tasks.c.kind == kind, tasks.c.channel_id == channel_id,
+                                                         tasks.c.finish_ms.is_(None))
+                                  .order_by(tasks.c.submit_ms).limit(limit))
+        return [dict(r) for r in rows.mappings()]
+
+
+async def open_channels(engine: AsyncEngine, kind: str) -> list[int]:
+    """Channels with unfinished tasks of this kind."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.select(tasks.c.channel_id).where(tasks.c.kind == kind,
+                                                                      tasks.c.finish_ms.is_(None)).distinct())
+        return [int(r[0]) for r in rows if r[0] is not None]
+
+
+async def by_upstream_id(engine: AsyncEngine, channel_id: int, upstream_task_id: str) -> Row | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(tasks).where(tasks.c.channel_id == channel_id,
+                                                         tasks.c.upstream_task_id == upstream_task_id)
+                                  .order_by(tasks.c.submit_ms.desc()).limit(1))).mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def take_lease(engine: AsyncEngine, name: str, owner: str, now_ms: int, until_ms: int) -> bool:
+    """Hold the named lease until ``until_ms`` if it is free, ran out, or is already ours."""
+    async with engine.begin() as conn:
+        taken = await conn.execute(sa.update(leases).where(
+            leases.c.name == name, sa.or_(leases.c.owner == owner, leases.c.until_ms <= now_ms))
+            .values(owner=owner, until_ms=until_ms))
+        if taken.rowcount == 1:
+            return True
+        exists = (await conn.execute(sa.select(leases.c.name).where(leases.c.name == name))).first()
+        if exists is not None:
+            return False
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(leases).values(name=name, owner=owner, until_ms=until_ms))
+        return True
+    except sa.exc.IntegrityError:
+        return False  # another process created it first
 
 
 async def get(engine: AsyncEngine, task_id: str) -> Row | None:

@@ -1,0 +1,62 @@
+"""midjourney-proxy upstreams (MJP-OSS, and the "plus" variants such as MJP-NET): the task API of
+spec/midjourney.md, with the channel's key sent as ``mj-api-secret``.
+
+``base_url`` is the proxy's root (``https://mj.example.com``; the provider appends ``/mj/...``).
+Options:
+- ``forward_mode`` (default false): a client's speed-mode prefix (``/mj-fast``, ``/mj-relax``,
+  ``/mj-turbo``) is forwarded as ``{base_url}/mj-fast/mj/...``, which MJP-NET honours; stock new-api
+  only routes on it, so a proxy that does not know the prefixes keeps the default.
+- ``callbacks`` (default false): relaygate gives the upstream its own callback URL as ``notifyHook``
+  (needs ``public_url``), so task changes arrive at once instead of at the next poll; polling goes on
+  as a safety net.
+- ``image_proxy`` (default false): task image and video URLs are answered as relaygate's own signed,
+  expiring ``/mj/image/{id}`` links, which stream (and cache) the upstream's file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from relaygate.providers.base import UpstreamRequest
+from relaygate.routing.records import ChannelRecord
+
+KIND = "midjourney"
+MODES = ("mj-fast", "mj-relax", "mj-turbo")
+_BOOL_OPTIONS = ("forward_mode", "callbacks", "image_proxy")
+
+
+def option(channel: ChannelRecord, name: str) -> bool:
+    return channel.options.get(name) is True
+
+
+class MidjourneyProvider:
+    kind = KIND
+
+    def request(self, channel: ChannelRecord, method: str, path: str, body: Mapping[str, Any] | None = None, *,
+                mode: str | None = None) -> UpstreamRequest:
+        """``path`` starts with ``/mj/``; the mode prefix is added when the channel forwards it."""
+        prefix = f"/{mode}" if mode in MODES and option(channel, "forward_mode") else ""
+        headers = {"Accept": "application/json"}
+        if channel.api_key:
+            headers["mj-api-secret"] = channel.api_key
+        payload = b""
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            payload = orjson.dumps(body)
+        return UpstreamRequest(method, channel.base_url.rstrip("/") + prefix + path, headers, payload)
+
+    def list_request(self, channel: ChannelRecord, upstream_ids: list[str]) -> UpstreamRequest:
+        return self.request(channel, "POST", "/mj/task/list-by-condition", {"ids": upstream_ids})
+
+    def models_request(self, channel: ChannelRecord) -> UpstreamRequest:
+        """``channels test``: an empty batch query proves the address and the secret."""
+        return self.list_request(channel, [])
+
+    def check_options(self, options: Mapping[str, Any]) -> str | None:
+        for name in _BOOL_OPTIONS:
+            if name in options and not isinstance(options[name], bool):
+                return f"{name} must be true or false"
+        return None

@@ -1,0 +1,405 @@
+"""The Midjourney use case: submits relayed to the operator's midjourney-proxy upstreams, every task
+kept in relaygate's task table, queries served from it (spec/midjourney.md; docs/midjourney.md).
+
+A submit is checked (``dialects/midjourney/requests.py``), priced per action (``mj_imagine``... the
+operator's price, else the spec's default), and sent to a Midjourney channel that serves the action's
+price name — or, for a follow-up (action, modal, change), to the channel that made the parent task,
+with the parent's upstream id. An accepted submit (code 1, 21, 22) becomes a task: the action's price
+is charged to the key in the transaction that stores it, and settled or refunded, once, when the task
+ends (``tasks/midjourney.py`` follows it). A refused submit (code 3, 4, 23, 24...) is relayed with a
+matching HTTP status and costs nothing.
+
+Clients see relaygate's own task ids, never the upstream's: ids are only meaningful to their owner
+key, and a follow-up can be routed without trusting an id the client made up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from relaygate.auth.gate import check_model
+from relaygate.auth.records import KeyRecord
+from relaygate.billing.money import usd_to_nano
+from relaygate.billing.pricing import Price, cost_of
+from relaygate.billing.rules import EndReason
+from relaygate.core.usage import Usage
+from relaygate.dialects.midjourney import codes
+from relaygate.dialects.midjourney.errors import upstream_http_status
+from relaygate.dialects.midjourney.pricing import DEFAULT_PRICES_USD
+from relaygate.dialects.midjourney.requests import Endpoint, MjSubmit
+from relaygate.dialects.midjourney.task import client_task, filtered_properties, rewrite_media, submit_result
+from relaygate.errors import (
+    GatewayError,
+    InsufficientQuota,
+    InvalidRequest,
+    NoChannelAvailable,
+    NotFound,
+    UpstreamError,
+    UpstreamRejected,
+)
+from relaygate.providers.base import UpstreamRequest
+from relaygate.providers.midjourney import option
+from relaygate.providers.registry import midjourney_provider
+from relaygate.relay.call import Call
+from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure
+from relaygate.relay.failover import finish_failed, try_in_order
+from relaygate.relay.meter import Meter
+from relaygate.relay.services import Services
+from relaygate.relay.signed_media import SignedLinks
+from relaygate.routing.records import ChannelRecord
+from relaygate.storage.recorder import RecorderError
+from relaygate.tasks import store
+from relaygate.tasks.store import Row
+from relaygate.tasks.webhook import check_webhook_url
+
+KIND = "midjourney"
+SURFACE = "midjourney"
+
+PATHS: Mapping[Endpoint, str] = {
+    Endpoint.IMAGINE: "/mj/submit/imagine", Endpoint.ACTION: "/mj/submit/action",
+    Endpoint.BLEND: "/mj/submit/blend", Endpoint.MODAL: "/mj/submit/modal",
+    Endpoint.DESCRIBE: "/mj/submit/describe", Endpoint.SHORTEN: "/mj/submit/shorten",
+    Endpoint.SWAP_FACE: "/mj/insight-face/swap", Endpoint.VIDEO: "/mj/submit/video",
+    Endpoint.UPLOAD: "/mj/submit/upload-discord-images", Endpoint.CHANGE: "/mj/submit/change",
+    Endpoint.SIMPLE_CHANGE: "/mj/submit/simple-change", Endpoint.EDITS: "/mj/submit/edits",
+}
+# Parents a legacy change may act on (MJP-OSS).
+_CHANGEABLE = ("IMAGINE", "VARIATION", "REROLL", "BLEND")
+_ACCEPTED = (codes.SUCCESS, codes.EXISTED, codes.IN_QUEUE)
+
+
+class MjRefused(UpstreamRejected):
+    """The upstream refused a submit with its own result code: relayed as it said it, unbilled."""
+
+    def __init__(self, status: int, answer: Mapping[str, Any]) -> None:
+        description = answer.get("description")
+        super().__init__(status, description if isinstance(description, str) else "The upstream refused the task.",
+                         code="upstream_refused", param=None, error_type=None)
+        raw_code = answer.get("code")
+        self.answer = submit_result(raw_code if isinstance(raw_code, int) else codes.FAILURE,
+                                    self.args[0], None, filtered_properties(answer.get("properties")))
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    body: Any
+
+
+@dataclass(slots=True)
+class _Accepted:
+    answer: dict[str, Any]
+
+
+class MidjourneyRelay:
+    def __init__(self, services: Services, links: SignedLinks) -> None:
+        self._services = services
+        self._meter = Meter(services)
+        self._links = links
+        self._exchange = Exchange(self._meter, services.health, services.settings.max_upstream_body_bytes)
+        self._callback_key = services.box.signing_key("mj-callback")
+
+    @property
+    def meter(self) -> Meter:
+        return self._meter
+
+    # --- submit -------------------------------------------------------------------------------------
+
+    async def submit(self, call: Call, submit: MjSubmit, mode: str | None) -> Answer:
+        settings = self._services.settings
+        if submit.notify_hook is not None:
+            check_webhook_url(submit.notify_hook, allow_private=settings.allow_private_webhooks, param="notifyHook")
+        parent = await self._parent(call.key, submit) if submit.parent_id is not None else None
+        call.model = submit.price_model
+        check_model(call.key, call.model)
+        call.price = self.price(call.model)
+        candidates = self._candidates(call, parent)
+        amount = cost_of(call.price, Usage())
+        self._reserve(call, amount)
+
+        async def attempt(channel: ChannelRecord, upstream_model: str) -> _Accepted | Failure:
+            return await self._send(call, submit, parent, channel, mode)
+
+        try:
+            outcome = await try_in_order(call, candidates, attempt)
+        except BaseException:
+            if call.reservation is not None:
+                self._services.ledger.refund(call.reservation)
+            raise
+        if isinstance(outcome, Failure):
+            await finish_failed(self._meter, call, outcome)
+            raise outcome.error
+        if submit.endpoint is Endpoint.UPLOAD:
+            return await self._uploaded(call, outcome.answer)
+        return await self._store(call, submit, parent, outcome.answer, amount, mode)
+
+    def price(self, name: str) -> Price:
+        """The operator's price for an action's price name, else the spec's default."""
+        found = self._services.snapshots.current.prices.lookup(name)
+        if found is not None:
+            return found
+        default = DEFAULT_PRICES_USD.get(name, "0")
+        return Price(pattern=name, per_call=usd_to_nano(default))
+
+    async def _parent(self, key: KeyRecord, submit: MjSubmit) -> Row:
+        assert submit.parent_id is not None
+        parent = await self.owned_task(key, submit.parent_id)
+        status = parent["status"]
+        if submit.endpoint is Endpoint.MODAL:
+            if status != "MODAL":
+                raise InvalidRequest(f"The task '{submit.parent_id}' is not waiting for a modal confirmation "
+                                     f"(it is {status}).", param="taskId", code="task_status_not_modal")
+            return parent
+        if status != "SUCCESS":
+            raise InvalidRequest(f"The task '{submit.parent_id}' has not succeeded (it is {status}); only a "
+                                 "finished task can be acted on.", param="taskId", code="task_status_not_success")
+        if submit.endpoint is Endpoint.ACTION:
+            buttons = (parent["result"] or {}).get("buttons") or []
+            known = {b.get("customId") for b in buttons if isinstance(b, dict)}
+            if submit.custom_id not in known:
+                raise InvalidRequest("The customId is not one of the task's buttons.", param="customId",
+                                     code="unknown_custom_id")
+        if submit.endpoint in (Endpoint.CHANGE, Endpoint.SIMPLE_CHANGE) and parent["action"] not in _CHANGEABLE:
+            raise InvalidRequest(f"A {parent['action']} task cannot be changed with U/V/R.", param="taskId",
+                                 code="task_status_not_success")
+        return parent
+
+    def _candidates(self, call: Call, parent: Row | None) -> list[tuple[ChannelRecord, str]]:
+        snapshot = self._services.snapshots.current
+        if parent is not None:
+            channel = snapshot.channels.get(parent["channel_id"] or -1)
+            if channel is None or not channel.enabled:
+                raise NoChannelAvailable("The channel that made this task is no longer available.")
+            return [(channel, call.model)]
+        candidates = snapshot.mj_router.candidates(call.model, self._services.settings.max_attempts)
+        if not candidates:
+            raise NoChannelAvailable(f"No Midjourney channel serves '{call.model}'.")
+        return candidates
+
+    def _reserve(self, call: Call, amount: int) -> None:
+        quota = call.key.quota_nano
+        if quota is None:
+            return
+        reservation = self._services.ledger.reserve(call.key.id, quota, amount)
+        if reservation is None:
+            raise InsufficientQuota("You exceeded your current quota, please check your plan and billing details.")
+        call.reservation = reservation
+
+    async def _send(self, call: Call, submit: MjSubmit, parent: Row | None, channel: ChannelRecord,
+                    mode: str | None) -> _Accepted | Failure:
+        body = self._upstream_body(submit, parent, channel)
+        request = midjourney_provider().request(channel, "POST", PATHS[submit.endpoint], body, mode=mode)
+        response = await self._fetch(channel, request)
+        if isinstance(response, Failure):
+            return response
+        answer = _loads_or_none(response)
+        code = answer.get("code") if isinstance(answer, dict) else None
+        if not isinstance(code, int) or isinstance(code, bool):
+            self._services.health.failure(channel.id)
+            return Failure(UpstreamError("The upstream's answer was not a Midjourney submit result."),
+                           EndReason.UPSTREAM_ERROR)
+        assert isinstance(answer, dict)
+        if code in _ACCEPTED:
+            self._services.health.success(channel.id)
+            return _Accepted(answer)
+        if code == codes.NOT_FOUND and parent is None:  # "no account instance": another channel may have one
+            self._services.health.failure(channel.id)
+            return Failure(MjRefused(503, answer), EndReason.UPSTREAM_ERROR)
+        return Failure(MjRefused(upstream_http_status(code), answer), EndReason.REJECTED)
+
+    def _upstream_body(self, submit: MjSubmit, parent: Row | None, channel: ChannelRecord) -> dict[str, Any]:
+        body = dict(submit.body)
+        # Which Discord accounts serve a task is the operator's business (new-api strips it too).
+        body.pop("accountFilter", None)
+        if parent is not None:
+            upstream_id = parent["upstream_task_id"]
+            if submit.endpoint is Endpoint.SIMPLE_CHANGE:
+                body["content"] = " ".join([upstream_id, *str(body.get("content", "")).split()[1:]])
+            else:
+                body["taskId"] = upstream_id
+        callback = self.callback_url(channel)
+        if callback is not None:
+            body["notifyHook"] = callback
+        return body
+
+    def callback_url(self, channel: ChannelRecord) -> str | None:
+        """relaygate's own notify hook for the upstream, when the channel asks for callbacks."""
+        public = self._services.settings.public_url
+        if public is None or not option(channel, "callbacks"):
+            return None
+        return f"{public.rstrip('/')}/mj/notify/{channel.id}/{self.callback_token(channel.id)}"
+
+    def callback_token(self, channel_id: int) -> str:
+        return hmac.new(self._callback_key, str(channel_id).encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def _fetch(self, channel: ChannelRecord, request: UpstreamRequest) -> bytes | Failure:
+        settings = self._services.settings
+        request.connect_timeout = settings.connect_timeout_s
+        request.read_timeout = settings.first_byte_timeout_s
+        response = await self._exchange.send(channel, self._services.http, request, _refusal)
+        if isinstance(response, Failure):
+            return response
+        return await self._exchange.read(channel, response)
+
+    async def _uploaded(self, call: Call, answer: dict[str, Any]) -> Answer:
+        """Uploads make no task: the call is billed and recorded at once."""
+        try:
+            await self._meter.finish(call, EndReason.DONE, status=200, delivered=True)
+        except RecorderError as exc:
+            raise AccountingUnavailable("The request could not be accounted for; it was not billed.") from exc
+        return Answer(200, submit_result(codes.SUCCESS, _description(answer), answer.get("result"),
+                                         filtered_properties(answer.get("properties"))))
+
+    async def _store(self, call: Call, submit: MjSubmit, parent: Row | None, answer: dict[str, Any], amount: int,
+                     mode: str | None) -> Answer:
+        upstream_id = str(answer.get("result") or "")
+        code = answer["code"]
+        raw_properties = answer.get("properties")
+        properties: dict[str, Any] = raw_properties if isinstance(raw_properties, dict) else {}
+        modal = code == codes.EXISTED and (submit.needs_modal or properties.get("remix") is True)
+        status = "MODAL" if modal else "NOT_START" if code == codes.IN_QUEUE else "SUBMITTED"
+        now = _now_ms()
+        channel = call.channel
+        assert channel is not None
+        try:
+            if parent is not None and submit.endpoint is Endpoint.MODAL and upstream_id == parent["upstream_task_id"]:
+                task_id = parent["id"]  # the modal continues its task: one more charge on it
+                values = {"status": status, "progress": "0%", "model": call.model, "updated_ms": now,
+                          "request": {**parent["request"], "modal_request_id": call.request_id}}
+                if not await store.add_hold(self._services.engine, task_id, call.key.id, amount, values):
+                    raise InvalidRequest("The task is no longer waiting for a modal confirmation.", param="taskId",
+                                         code="task_status_not_modal")
+            else:
+                task_id = await self._insert(call, submit, parent, upstream_id, status, amount, mode, now)
+        except GatewayError:
+            if call.reservation is not None:
+                self._services.ledger.refund(call.reservation)
+            raise
+        except Exception as exc:
+            if call.reservation is not None:
+                self._services.ledger.refund(call.reservation)
+            raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
+        if call.reservation is not None:
+            self._services.ledger.charge_committed(call.reservation, amount)
+        call.finished = True  # accounted by the task's record when it ends
+        return Answer(200, submit_result(codes.EXISTED if modal else codes.SUCCESS, _description(answer), task_id,
+                                         filtered_properties(properties)))
+
+    async def _insert(self, call: Call, submit: MjSubmit, parent: Row | None, upstream_id: str, status: str,
+                      amount: int, mode: str | None, now: int) -> str:
+        assert call.channel is not None
+        request = {"endpoint": submit.endpoint.value, "mode": mode, "prompt": submit.prompt,
+                   "parent_id": parent["id"] if parent is not None else None, "custom_id": submit.custom_id,
+                   "state": submit.body.get("state") if isinstance(submit.body.get("state"), str) else None}
+        for _ in range(5):
+            task_id = new_task_id(now)
+            row = {
+                "id": task_id, "kind": KIND, "action": submit.action, "request_id": call.request_id,
+                "key_id": call.key.id, "key_name": call.key.name, "model": call.model, "status": status,
+                "progress": "0%", "request": request, "channel_id": call.channel.id, "upstream_task_id": upstream_id,
+                "client_ip": call.client_ip, "webhook": submit.notify_hook, "webhook_attempts": 0,
+                "hold_nano": amount, "cost_nano": 0, "runs": 0, "due_ms": None, "lease_until_ms": 0,
+                "submit_ms": now, "deadline_ms": now + int(self._services.settings.mj_task_timeout_s * 1000),
+                "updated_ms": now,
+            }
+            if await store.get(self._services.engine, task_id) is None:
+                await store.insert_task(self._services.engine, row)
+                return task_id
+        raise AccountingUnavailable("No free task id could be found; retry.")
+
+    # --- queries ------------------------------------------------------------------------------------
+
+    async def owned_task(self, key: KeyRecord, task_id: str) -> Row:
+        """The key's own Midjourney task; any other id, including another key's task, is not found."""
+        row = await store.get(self._services.engine, task_id) if 0 < len(task_id) <= 64 else None
+        if row is None or row["kind"] != KIND or row["key_id"] != key.id:
+            raise NotFound(f"No task with the id '{task_id[:64]}'.", param="taskId", code="task_not_found")
+        return row
+
+    async def tasks(self, key: KeyRecord, ids: Sequence[str]) -> list[Row]:
+        wanted = [i for i in dict.fromkeys(ids) if isinstance(i, str) and 0 < len(i) <= 64]
+        rows = {r["id"]: r for r in await store.get_many(self._services.engine, wanted, key.id) if r["kind"] == KIND}
+        return [rows[i] for i in wanted if i in rows]
+
+    def render(self, task: Row, origin: str | None) -> dict[str, Any]:
+        """The task as its owner sees it; media links signed when the channel proxies them."""
+        request = task["request"] or {}
+        shown = client_task(task["result"], task_id=task["id"], action=task["action"], status=task["status"],
+                            progress=task["progress"], submit_ms=task["submit_ms"], start_ms=task["start_ms"],
+                            finish_ms=task["finish_ms"], fail_reason=task["fail_reason"],
+                            prompt=request.get("prompt"), parent_id=request.get("parent_id"), image_url=None)
+        channel = self._services.snapshots.current.channels.get(task["channel_id"] or -1)
+        base = self._services.settings.public_url or origin
+        if channel is not None and option(channel, "image_proxy") and base:
+            root = base.rstrip("/")
+            links = self._links
+            rewrite_media(shown, lambda media, _url: f"{root}/mj/image/{task['id']}?{links.query(task['id'], media)}")
+        return shown
+
+    async def image_seed(self, key: KeyRecord, task_id: str) -> Answer:
+        task = await self.owned_task(key, task_id)
+        channel = self._services.snapshots.current.channels.get(task["channel_id"] or -1)
+        if channel is None:
+            raise NoChannelAvailable("The channel that made this task is no longer available.")
+        request = midjourney_provider().request(channel, "GET", f"/mj/task/{task['upstream_task_id']}/image-seed")
+        request.connect_timeout = self._services.settings.connect_timeout_s
+        request.read_timeout = self._services.settings.first_byte_timeout_s
+        response = await self._exchange.send(channel, self._services.http, request, _refusal)
+        if isinstance(response, Failure):
+            if isinstance(response.error, MjRefused):
+                return Answer(response.error.status, response.error.answer)
+            raise response.error
+        payload = await self._exchange.read(channel, response)
+        if isinstance(payload, Failure):
+            raise payload.error
+        answer = _loads_or_none(payload)
+        if not isinstance(answer, dict):
+            raise UpstreamError("The upstream's answer was not a Midjourney result.")
+        return Answer(200, submit_result(int(answer.get("code") or codes.FAILURE), _description(answer),
+                                         answer.get("result"), filtered_properties(answer.get("properties"))))
+
+    def media_url(self, task: Row, media: str) -> str | None:
+        """The upstream URL behind one of a task's media names (as ``rewrite_media`` names them)."""
+        found: dict[str, str] = {}
+        if task["result"]:
+            copy = dict(task["result"])
+            rewrite_media(copy, lambda name, url: found.setdefault(name, url))
+        return found.get(media)
+
+
+def new_task_id(now_ms: int) -> str:
+    """A decimal id like the proxies' own (epoch ms and random digits), 19 digits."""
+    return f"{now_ms}{int.from_bytes(os.urandom(3), 'big') % 1_000_000:06d}"
+
+
+def _refusal(status: int, raw: bytes) -> UpstreamRejected:
+    """An upstream 4xx: a proxy's own submit result when it sent one, else a plain refusal."""
+    answer = _loads_or_none(raw)
+    if isinstance(answer, dict) and isinstance(answer.get("code"), int):
+        return MjRefused(status, answer)
+    return UpstreamRejected(status, f"The upstream refused the request (HTTP {status}).", code=None, param=None,
+                            error_type=None)
+
+
+def _description(answer: Mapping[str, Any]) -> str:
+    value = answer.get("description")
+    return value if isinstance(value, str) else ""
+
+
+def _loads_or_none(payload: bytes) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

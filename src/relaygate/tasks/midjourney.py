@@ -1,0 +1,255 @@
+"""Following Midjourney tasks until they end: batch polls of each channel's upstream, the upstream's
+own callbacks, timeouts, settlement, and the client's ``notifyHook``.
+
+Polling is shared by every process through one named lease per channel (``mj-poll:<channel id>``):
+whoever holds it polls that channel every ``mj_poll_s``, asking for all of its unfinished tasks with
+``POST /mj/task/list-by-condition`` in batches; the others skip the channel, so no task is fetched
+twice per round however many instances run. A holder that dies stops renewing, and another process
+takes the channel after the lease (three poll periods, at least 2 s).
+
+Every observed change (status, progress, image, buttons) is applied only if it moves the task forward
+(spec §7 order), so a late poll cannot undo a callback. The end of a task is one transaction (status,
+usage record, ``cost − hold`` on the key) that only a task not yet final passes: a success keeps what
+was charged at submit, a failure or a timeout refunds it, once. When the task has a ``notifyHook``, each
+change leaves it due for the task engine, which delivers the task as its owner sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
+
+import orjson
+
+from relaygate.auth.records import KeyRecord
+from relaygate.billing.rules import EndReason
+from relaygate.dialects.midjourney.codes import FINAL_STATUSES, status_rank
+from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout
+from relaygate.providers.registry import midjourney_provider
+from relaygate.relay.call import Call
+from relaygate.relay.midjourney import KIND, SURFACE, MidjourneyRelay
+from relaygate.relay.services import Services
+from relaygate.routing.records import ChannelRecord
+from relaygate.tasks import store
+from relaygate.tasks.engine import TaskEngine, now_ms
+from relaygate.tasks.store import Lease, Row
+from relaygate.tasks.webhook import WebhookSender
+
+log = logging.getLogger("relaygate.tasks")
+
+BATCH = 100  # ids per list-by-condition request
+_OPEN_LIMIT = 5000  # unfinished tasks looked at per channel and round
+_WEBHOOK_BACKOFF_MS = 2_000
+_WATCHED = ("status", "progress", "imageUrl", "imageUrls", "videoUrl", "videoUrls", "buttons", "failReason",
+            "finishTime")
+
+
+class MidjourneyTasks:
+    def __init__(self, services: Services, relay: MidjourneyRelay, webhooks: WebhookSender) -> None:
+        self._services = services
+        self._relay = relay
+        self._webhooks = webhooks
+        self.engine: TaskEngine | None = None
+        self._owner = f"{os.uname().nodename[:32]}:{os.getpid()}:{os.urandom(4).hex()}"
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    # --- the poll loop ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="relaygate-mj-poll")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+
+    async def _loop(self) -> None:
+        poll_s = self._services.settings.mj_poll_s
+        while not self._stopping.is_set():
+            try:
+                await self.poll_once()
+            except Exception as exc:  # the database or an upstream is away: try again next round
+                log.warning("midjourney poll failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll_s):
+                    await self._stopping.wait()
+
+    async def poll_once(self) -> None:
+        engine = self._services.engine
+        lease_ms = int(max(3 * self._services.settings.mj_poll_s, 2.0) * 1000)
+        for channel_id in await store.open_channels(engine, KIND):
+            now = now_ms()
+            if await store.take_lease(engine, f"mj-poll:{channel_id}", self._owner, now, now + lease_ms):
+                await self._poll_channel(channel_id)
+
+    async def _poll_channel(self, channel_id: int) -> None:
+        engine = self._services.engine
+        tasks = await store.open_tasks(engine, KIND, channel_id, _OPEN_LIMIT)
+        now = now_ms()
+        live: list[Row] = []
+        for task in tasks:
+            if now >= task["deadline_ms"]:
+                await self.end(task, None, "FAILURE", "The task did not finish in time.", EndReason.TIMEOUT)
+            elif task["upstream_task_id"]:
+                live.append(task)
+        channel = self._services.snapshots.current.channels.get(channel_id)
+        if channel is None or not live:
+            return
+        for start in range(0, len(live), BATCH):
+            batch = live[start:start + BATCH]
+            found = await self._list(channel, [t["upstream_task_id"] for t in batch])
+            if found is None:
+                return
+            for task in batch:
+                upstream = found.get(task["upstream_task_id"])
+                if upstream is not None:
+                    await self.apply(task, upstream)
+
+    async def _list(self, channel: ChannelRecord, upstream_ids: list[str]) -> dict[str, dict[str, Any]] | None:
+        request = midjourney_provider().list_request(channel, upstream_ids)
+        request.connect_timeout = self._services.settings.connect_timeout_s
+        request.read_timeout = max(15.0, self._services.settings.mj_poll_s)
+        try:
+            response = await self._services.http.send(request)
+            try:
+                payload = await response.read(self._services.settings.max_upstream_body_bytes)
+            finally:
+                response.close()
+        except (UpstreamConnectError, UpstreamReadTimeout) as exc:
+            log.warning("midjourney channel %s could not be polled: %s", channel.name, type(exc).__name__)
+            return None
+        if response.status != 200:
+            log.warning("midjourney channel %s answered its poll with HTTP %s", channel.name, response.status)
+            return None
+        try:
+            listed = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            listed = None
+        if not isinstance(listed, list):
+            log.warning("midjourney channel %s answered its poll with something else than a task list", channel.name)
+            return None
+        return {str(t["id"]): t for t in listed if isinstance(t, dict) and t.get("id") is not None}
+
+    # --- applying what the upstream says ------------------------------------------------------------
+
+    async def apply(self, task: Row, upstream: dict[str, Any]) -> None:
+        """Take an upstream task object (from a poll or a callback) into the task, if it moves it on."""
+        status = upstream.get("status")
+        if not isinstance(status, str) or not status:
+            return
+        progress = upstream.get("progress") if isinstance(upstream.get("progress"), str) else task["progress"]
+        old_rank = status_rank(task["status"], task["progress"])
+        new_rank = status_rank(status, progress)
+        if new_rank < old_rank:
+            return  # an older answer than what we know (a late poll after a callback)
+        if status == "MODAL" and (task["request"] or {}).get("modal_request_id"):
+            return  # the modal was confirmed: a MODAL answer is from before the confirmation
+        previous = task["result"] or {}
+        if new_rank == old_rank and all(previous.get(k) == upstream.get(k) for k in _WATCHED):
+            return
+        if status in FINAL_STATUSES:
+            reason = EndReason.DONE if status == "SUCCESS" else EndReason.UPSTREAM_ERROR
+            fail = upstream.get("failReason") if status != "SUCCESS" else None
+            await self.end(task, upstream, status, str(fail or ("cancelled" if status == "CANCEL" else "")), reason)
+            return
+        now = now_ms()
+        values: dict[str, Any] = {"status": status, "progress": progress or "0%", "result": upstream,
+                                  "updated_ms": now}
+        if status == "IN_PROGRESS" and task["start_ms"] is None:
+            values["start_ms"] = _int_or(upstream.get("startTime"), now)
+        if task["webhook"]:
+            values.update(webhook_state="pending", due_ms=now)
+        if await store.update_open(self._services.engine, task["id"], values) and task["webhook"]:
+            self._wake()
+
+    async def end(self, task: Row, upstream: dict[str, Any] | None, status: str, fail_reason: str,
+                  reason: EndReason) -> None:
+        """Make the task final and settle it (keep the charge on success, refund otherwise), once."""
+        now = now_ms()
+        call = self._call_for(task)
+        success = status == "SUCCESS"
+        record = self._relay.meter.account(call, reason, status=200 if success else 502, delivered=success,
+                                           charged=task["hold_nano"],
+                                           error_code=None if success else ("timeout" if reason is EndReason.TIMEOUT
+                                                                             else "task_failed"))
+        record.created_at_ms = task["submit_ms"]
+        record.latency_ms = now - task["submit_ms"]
+        values: dict[str, Any] = {
+            "status": status, "progress": "100%" if success else (task["progress"] if upstream is None
+                                                                   else str(upstream.get("progress") or "")),
+            "fail_reason": None if success else fail_reason, "finish_ms": now, "updated_ms": now,
+            "hold_nano": 0, "cost_nano": record.cost_nano,
+            "result": upstream if upstream is not None else task["result"],
+        }
+        if task["start_ms"] is None:
+            values["start_ms"] = now
+        values.update({"webhook_state": "pending", "due_ms": now} if task["webhook"] else {"due_ms": None})
+        delta = record.cost_nano - task["hold_nano"]
+        if not await store.finish(self._services.engine, task["id"], values, record, delta):
+            return
+        self._services.ledger.adjust_committed(task["key_id"], delta)
+        self._relay.meter.log(record)
+        if task["webhook"]:
+            self._wake()
+
+    def _call_for(self, task: Row) -> Call:
+        snapshot = self._services.snapshots.current
+        key = snapshot.keys_by_id.get(task["key_id"]) or KeyRecord(id=task["key_id"], name=task["key_name"] or "",
+                                                                   key_hash="")
+        call = Call(request_id=task["request_id"], surface=SURFACE, model=task["model"], stream=False, key=key,
+                    client_ip=task["client_ip"], body={})
+        call.price = self._relay.price(task["model"])
+        call.channel = snapshot.channels.get(task["channel_id"] or -1)
+        call.upstream_model = task["model"]
+        call.attempts = 1
+        return call
+
+    def _wake(self) -> None:
+        if self.engine is not None:
+            self.engine.wake()
+
+    # --- callbacks ----------------------------------------------------------------------------------
+
+    async def callback(self, channel_id: int, upstream: dict[str, Any]) -> bool:
+        """An upstream's notifyHook call; False when it names no task of that channel."""
+        upstream_id = upstream.get("id")
+        if not isinstance(upstream_id, str | int):
+            return False
+        task = await store.by_upstream_id(self._services.engine, channel_id, str(upstream_id))
+        if task is None or task["kind"] != KIND:
+            return False
+        if task["finish_ms"] is None:
+            await self.apply(task, upstream)
+        return True
+
+    # --- the client's notifyHook (the engine's handler for this kind) -------------------------------
+
+    async def run(self, task: dict[str, Any], lease: Lease) -> None:
+        engine = self._services.engine
+        if task["webhook_state"] != "pending" or not task["webhook"]:
+            await store.release(engine, lease, {"due_ms": None})
+            return
+        body = orjson.dumps(self._relay.render(task, None))
+        delivered = await self._webhooks.deliver(task["webhook"], body)
+        attempts = task["webhook_attempts"] + 1
+        now = now_ms()
+        if delivered:
+            values: dict[str, Any] = {"webhook_state": "delivered", "due_ms": None, "webhook_attempts": 0}
+        elif attempts >= self._services.settings.webhook_attempts:
+            values = {"webhook_state": "failed", "due_ms": None, "webhook_attempts": 0}
+        else:
+            values = {"due_ms": now + _WEBHOOK_BACKOFF_MS * 2 ** (attempts - 1), "webhook_attempts": attempts}
+        if not await store.release_if_unchanged(engine, lease, task["updated_ms"], values):
+            # The task changed while we delivered: deliver its newer state next.
+            await store.release(engine, lease, {"due_ms": now})
+
+
+def _int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
