@@ -15,6 +15,7 @@ from relaygate.bootstrap import Prepared, load_secret
 from relaygate.relay.access_log import AccessLog
 from relaygate.relay.chat import ChatRelay
 from relaygate.relay.embeddings import EmbeddingsRelay
+from relaygate.relay.image_stream import ImageStreams
 from relaygate.relay.images import ImagesRelay
 from relaygate.relay.media import MediaFetcher
 from relaygate.relay.midjourney import KIND as MJ_TASK
@@ -71,6 +72,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
         app[CHAT_RELAY] = ChatRelay(services, media)
         app[EMBEDDINGS_RELAY] = EmbeddingsRelay(services)
         images_relay = app[images.IMAGES_RELAY] = ImagesRelay(services)
+        app[images.IMAGE_STREAMS] = ImageStreams(images_relay)
         webhooks = WebhookSender(timeout_s=settings.webhook_timeout_s, allow_private=settings.allow_private_webhooks)
         image_tasks = app[images.IMAGE_TASKS] = ImageTasks(services, images_relay, webhooks)
         links = app[midjourney.MJ_LINKS] = SignedLinks(box.signing_key("mj-image"), settings.mj_image_url_ttl_s)

@@ -288,6 +288,12 @@ class ImageJob:
         return self.text("model") or DEFAULT_IMAGE_MODEL
 
     @property
+    def streaming(self) -> bool:
+        """``stream: true`` (JSON), or ``"true"`` (a form field)."""
+        value = self.params.get("stream")
+        return value is True or (isinstance(value, str) and value.lower() == "true")
+
+    @property
     def n(self) -> int | None:
         """``n`` (default 1), or None when it is not an integer: forms send it as text."""
         raw = self.params.get("n", 1)
@@ -379,6 +385,34 @@ def images_body(job: ImageJob, behavior: Behavior, publish: Callable[[bytes], st
         if not behavior.omit_usage:
             body["usage"] = gpt_image_usage(job, behavior)
     return body
+
+
+def image_stream_body(job: ImageJob, behavior: Behavior) -> bytes:
+    """gpt-image streaming (``stream: true``): ``partial_images`` partial events, then one completed event
+    per image carrying the whole call's usage, as OpenAI's ``image_generation.*`` / ``image_edit.*``
+    events; ``Behavior.cut_after`` (a number of events) ends the stream early."""
+    body = images_body(job, behavior, lambda png: "")
+    prefix = "image_generation" if job.endpoint == "generations" else "image_edit"
+    common = {"background": body["background"], "output_format": body["output_format"], "quality": body["quality"],
+              "size": body["size"], "created_at": IMAGES_CREATED}
+    partials = int(str(job.params.get("partial_images", 0)) or 0)
+    frames: list[bytes] = []
+    for item_index, item in enumerate(body["data"]):
+        for index in range(partials):
+            event = {"type": f"{prefix}.partial_image", "b64_json": item["b64_json"], "partial_image_index": index,
+                     **common}
+            frames.append(named(f"{prefix}.partial_image", event))
+        done = {"type": f"{prefix}.completed", "b64_json": item["b64_json"], **common}
+        if item_index == len(body["data"]) - 1 and "usage" in body:
+            done["usage"] = body["usage"]
+        frames.append(named(f"{prefix}.completed", done))
+    if behavior.cut_after is not None:
+        frames = frames[:behavior.cut_after]
+    return b"".join(frames)
+
+
+def named(event: str, payload: Mapping[str, Any]) -> bytes:
+    return f"event: {event}\ndata: ".encode() + orjson.dumps(payload) + b"\n\n"
 
 
 def _first_tool_name(request: Mapping[str, Any]) -> str | None:
@@ -648,7 +682,8 @@ class FakeOpenAI(LoopbackServer):
         return self._image_reply(ImageJob(endpoint, params, images), behavior)
 
     def _image_reply(self, job: ImageJob, behavior: Behavior) -> web.Response:
-        """Checks in OpenAI's order (bad request, then the behaviour's failure), then the images response."""
+        """Checks in OpenAI's order (bad request, then the behaviour's failure), then the images response
+        (or, for ``stream`` on a gpt-image model, its SSE events)."""
         problem = image_problem(job)
         if problem is not None:
             return _json_response(400, error_payload(problem))
@@ -656,6 +691,8 @@ class FakeOpenAI(LoopbackServer):
             return _json_response(behavior.status, error_payload(behavior))
         if behavior.raw_body is not None:
             return _json_response(200, behavior.raw_body.encode())
+        if job.streaming and is_gpt_image(job.model):
+            return web.Response(body=image_stream_body(job, behavior), content_type="text/event-stream")
         return _json_response(200, orjson.dumps(images_body(job, behavior, self._publish)))
 
     def _publish(self, png: bytes) -> str:

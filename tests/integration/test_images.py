@@ -371,3 +371,60 @@ def test_webhook_address_checks(gateway: Gateway) -> None:
         bad = client.post("/v1/images/generations", params={"async": "true", "webhook": "ftp://example.com/x"},
                           json={"model": "mock-image", "prompt": "x"})
     assert (bad.status_code, _error(bad)["code"]) == (400, "invalid_webhook")
+
+
+# --- streamed images ---------------------------------------------------------------------------------
+
+def test_sdk_streamed_generation_forwards_partials_and_bills_usage(gateway: Gateway, fake: FakeOpenAI,
+                                                                   db: GatewayDB) -> None:
+    client = sdk(gateway, ALICE)
+    response = client.images.with_raw_response.generate(model="gpt-image-1", prompt="one two", quality="low",
+                                                        stream=True, partial_images=2)
+    events = list(response.parse())
+    assert [e.type for e in events] == ["image_generation.partial_image", "image_generation.partial_image",
+                                        "image_generation.completed"]
+    completed = events[-1]
+    assert completed.type == "image_generation.completed" and completed.usage.output_tokens == 272
+    assert png_size(base64.b64decode(completed.b64_json)) == (1024, 1024)
+    assert fake.image_requests()[-1].json()["stream"] is True
+    row = db.usage(_rid(response))
+    assert (row["end_reason"], row["images"], row["input_tokens"], row["output_tokens"]) == ("done", 1, 2, 272)
+    assert row["cost_nano"] == (2 * 5 + 272 * 40) * 1000
+
+
+def test_sdk_streamed_edit(gateway: Gateway, fake: FakeOpenAI, db: GatewayDB) -> None:
+    stream = sdk(gateway, ALICE).images.edit(model="gpt-image-1", prompt="hat", image=("a.png", make_png(16, 16),
+                                                                                       "image/png"), stream=True)
+    events = list(stream)
+    assert [e.type for e in events] == ["image_edit.completed"]
+    assert fake.image_forms("edits")[-1].fields["stream"] == "true"
+
+
+def test_streams_from_channels_that_do_not_stream_are_whole_images(gateway: Gateway, gem: FakeGemini,
+                                                                   db: GatewayDB) -> None:
+    response = sdk(gateway, ALICE).images.with_raw_response.generate(model="gemini-2.5-flash-image",
+                                                                     prompt="a kite", stream=True)
+    events = list(response.parse())
+    assert [e.type for e in events] == ["image_generation.completed"]
+    assert events[0].b64_json and events[0].usage.output_tokens == 1294
+    assert db.usage(_rid(response))["images"] == 1
+
+
+def test_a_stream_cut_before_its_image_is_reported_and_not_billed_per_image(gateway: Gateway, fake: FakeOpenAI,
+                                                                             db: GatewayDB) -> None:
+    fake.set("img", cut_after=1)
+    with raw(gateway, ALICE) as client:
+        response = client.post("/v1/images/generations", json={"model": "gpt-image-1", "prompt": "x", "stream": True,
+                                                               "partial_images": 2})
+    assert response.status_code == 200
+    assert "image_generation.partial_image" in response.text and '"code":"stream_cut"' in response.text
+    assert "image_generation.completed" not in response.text
+    row = db.usage(response.headers["x-request-id"])
+    assert (row["end_reason"], row["images"], row["output_tokens"]) == ("stream_cut", 0, 0)
+
+
+def test_async_and_stream_together_are_refused(gateway: Gateway) -> None:
+    with raw(gateway, ALICE) as client:
+        response = client.post("/v1/images/generations?async=true",
+                               json={"model": "gpt-image-1", "prompt": "x", "stream": True})
+    assert (response.status_code, _error(response)["code"]) == (400, "unsupported_parameter")

@@ -27,6 +27,7 @@ class ImageJob:
     quality: str  # "standard", "hd", "low"...: as asked, or the model's default
     response_format: str | None  # "url" | "b64_json" | None (the upstream's default)
     params: dict[str, Any]  # the client's fields (JSON body or form text fields), ``model`` filled in
+    stream: bool = False  # the answer as SSE events (GPT image models' partial images)
 
     @property
     def multipart(self) -> bool:

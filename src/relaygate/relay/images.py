@@ -80,6 +80,10 @@ class ImagesRelay:
     def meter(self) -> Meter:
         return self._meter
 
+    @property
+    def services(self) -> Services:
+        return self._services
+
     def candidates(self, call: Call) -> Candidates:
         """Channels that can make images for the call's model; raises when there are none."""
         router = self._services.snapshots.current.router
@@ -97,7 +101,7 @@ class ImagesRelay:
         """Price the call and reserve what ``n`` images would cost; returns that amount."""
         prompt_tokens = count_text(job.prompt or "", "gpt-4o")
         return price_and_reserve(self._services, call, input_tokens=prompt_tokens,
-                          output_tokens=_RESERVE_TOKENS_PER_IMAGE * job.n, image=bill_for(job, job.n))
+                                 output_tokens=_RESERVE_TOKENS_PER_IMAGE * job.n, image=bill_for(job, job.n))
 
     async def relay(self, call: Call, job: ImageJob, form: ImageForm | None, raw: bytes | None = None) -> JsonResult:
         """A synchronous image call: the answer, billed and recorded. ``raw`` is the client's JSON body
@@ -121,7 +125,7 @@ class ImagesRelay:
             assert ability is not None  # candidates were filtered on it
             transport = provider_for(channel.type).transport_for(channel) or self._services.http
             if ability.images_dialect(channel) == "gemini":
-                return await self._gemini(call, job, form, channel, upstream_model, transport)
+                return await self.gemini(call, job, form, channel, upstream_model, transport)
             return await self._openai(call, job, form, raw, channel, upstream_model, ability, transport)
 
         return await try_in_order(call, candidates, attempt)
@@ -131,6 +135,14 @@ class ImagesRelay:
     async def _openai(self, call: Call, job: ImageJob, form: ImageForm | None, raw: bytes | None,
                       channel: ChannelRecord, upstream_model: str, ability: ImagesProvider,
                       transport: Transport) -> Made | Failure:
+        request = self.openai_request(call, job, form, raw, channel, upstream_model, ability)
+        body = await self._fetch(channel, transport, request, openai_error)
+        if isinstance(body, Failure):
+            return body
+        return self.made_from_json(channel, body)
+
+    def openai_request(self, call: Call, job: ImageJob, form: ImageForm | None, raw: bytes | None,
+                       channel: ChannelRecord, upstream_model: str, ability: ImagesProvider) -> UpstreamRequest:
         fields = {**job.params, "model": upstream_model}
         if form is None:
             # The client's bytes when they already name the upstream model; else one re-encoding.
@@ -139,20 +151,19 @@ class ImagesRelay:
         else:
             encoded = form.encode({"model": upstream_model})
             payload = ImagePayload(encoded.content_type, fields, chunks=encoded.chunks, length=encoded.length)
-        request = self._timed(ability.images_request(channel, job.operation.value, payload, model=upstream_model))
-        body = await self._fetch(channel, transport, request, openai_error)
-        if isinstance(body, Failure):
-            return body
+        return self._timed(ability.images_request(channel, job.operation.value, payload, model=upstream_model))
+
+    def made_from_json(self, channel: ChannelRecord, body: bytes) -> Made | Failure:
         parsed = _loads_or_none(body)
         data = parsed.get("data") if isinstance(parsed, dict) else None
         if not isinstance(data, list) or not data:
             return self._broken(channel, "The upstream's answer was not an images response.")
         self._services.health.success(channel.id)
-        return Made(body, _openai_usage(parsed), len(data))
+        return Made(body, openai_usage(parsed), len(data))
 
     # --- Gemini image-output models ---------------------------------------------------------------
 
-    async def _gemini(self, call: Call, job: ImageJob, form: ImageForm | None, channel: ChannelRecord,
+    async def gemini(self, call: Call, job: ImageJob, form: ImageForm | None, channel: ChannelRecord,
                       upstream_model: str, transport: Transport) -> Made | Failure:
         if job.operation is ImageOperation.VARIATION:
             return Failure(InvalidRequest("Image variations are not offered by Gemini channels.", param="model",
@@ -196,6 +207,10 @@ class ImagesRelay:
 
     # --- shared -------------------------------------------------------------------------------------
 
+    @property
+    def exchange(self) -> Exchange:
+        return self._exchange
+
     def _timed(self, request: UpstreamRequest) -> UpstreamRequest:
         request.connect_timeout = self._services.settings.connect_timeout_s
         request.read_timeout = self._services.settings.first_byte_timeout_s
@@ -234,7 +249,7 @@ def _inputs(form: ImageForm | None) -> tuple[list[ImageInput], ImageInput | None
     return images, mask
 
 
-def _openai_usage(parsed: dict[str, Any]) -> Usage | None:
+def openai_usage(parsed: dict[str, Any]) -> Usage | None:
     """gpt-image-1's ``usage``: input tokens (text and image), output tokens (image)."""
     raw = parsed.get("usage")
     if not isinstance(raw, dict):

@@ -12,6 +12,7 @@ from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.images import check_image_request
 from relaygate.errors import InvalidRequest, NotFound, ShuttingDown
 from relaygate.relay.call import Call
+from relaygate.relay.image_stream import ImageStreams
 from relaygate.relay.images import ImagesRelay
 from relaygate.relay.multipart import FilePart, ImageForm, read_image_request
 from relaygate.surfaces.common import (
@@ -29,6 +30,7 @@ from relaygate.tasks.webhook import check_webhook_url
 
 IMAGES_RELAY: web.AppKey[ImagesRelay] = web.AppKey("images_relay", ImagesRelay)
 IMAGE_TASKS: web.AppKey[ImageTasks] = web.AppKey("image_tasks", ImageTasks)
+IMAGE_STREAMS: web.AppKey[ImageStreams] = web.AppKey("image_streams", ImageStreams)
 
 _EDIT_TYPES = ("image/png", "image/jpeg", "image/webp")
 
@@ -42,6 +44,8 @@ async def generations(request: web.Request) -> web.StreamResponse:
                 client_ip=client_ip(request), body=body)
     if _is_async(request):
         return await _submit(request, call, job, None)
+    if job.stream:
+        return await send_result(request, await request.app[IMAGE_STREAMS].relay(call, job, None, raw), rid, OPENAI)
     result = await request.app[IMAGES_RELAY].relay(call, job, None, raw)
     return await send_result(request, result, rid, OPENAI)
 
@@ -70,6 +74,9 @@ async def _multipart(request: web.Request, operation: ImageOperation, *, async_a
                     client_ip=client_ip(request), body=dict(job.params))
         if async_allowed and _is_async(request):
             return await _submit(request, call, job, form)
+        if job.stream:
+            return await send_result(request, await request.app[IMAGE_STREAMS].relay(call, job, form, None), rid,
+                                     OPENAI)
         result = await request.app[IMAGES_RELAY].relay(call, job, form)
         return await send_result(request, result, rid, OPENAI)
 
@@ -112,6 +119,9 @@ def _is_async(request: web.Request) -> bool:
 
 
 async def _submit(request: web.Request, call: Call, job: ImageJob, form: ImageForm | None) -> web.StreamResponse:
+    if job.stream:
+        raise InvalidRequest("An async task cannot stream; send either 'stream' or '?async=true'.", param="stream",
+                             code="unsupported_parameter")
     settings = services_of(request).settings
     webhook = request.query.get("webhook") or None
     if webhook is not None:

@@ -68,11 +68,10 @@ def check_image_request(operation: ImageOperation, params: Mapping[str, Any], *,
                              code="invalid_value")
     if model == "dall-e-3":
         _choice(fields, "style", ("vivid", "natural"), "vivid", model)
-    if _streaming(fields, form=form):
-        raise InvalidRequest("Streamed image generation ('stream': true) is not offered by this gateway; send "
-                             "the request without 'stream' to get the whole images response.", param="stream",
-                             code="unsupported_parameter")
-    return ImageJob(operation, model, prompt, n, size, quality, response_format, fields)
+    stream = _streaming(fields, form=form)
+    if stream:
+        _check_streaming(fields, operation, model, form=form)
+    return ImageJob(operation, model, prompt, n, size, quality, response_format, fields, stream)
 
 
 def _text(fields: Mapping[str, Any], name: str, *, required: bool) -> str | None:
@@ -123,6 +122,21 @@ def _choice(fields: Mapping[str, Any], name: str, allowed: tuple[str, ...] | Non
     if allowed is None and not (0 < len(value) <= 32):
         raise InvalidRequest(f"'{name}' must be a short word.", param=name, code="invalid_value")
     return value
+
+
+def _check_streaming(fields: Mapping[str, Any], operation: ImageOperation, model: str, *, form: bool) -> None:
+    """Streams are GPT image models' (partial images as they are drawn); DALL·E and variations have none."""
+    if model in ("dall-e-2", "dall-e-3") or operation is ImageOperation.VARIATION:
+        raise InvalidRequest(f"Streaming is not available for {model} or for variations; send the request "
+                             "without 'stream'.", param="stream", code="unsupported_parameter")
+    partial = fields.get("partial_images")
+    if partial is None:
+        return
+    if form and isinstance(partial, str) and partial.strip().isdigit():
+        partial = int(partial.strip())
+    if isinstance(partial, bool) or not isinstance(partial, int) or not 0 <= partial <= 3:
+        raise InvalidRequest("'partial_images' must be a whole number from 0 to 3.", param="partial_images",
+                             code="invalid_value")
 
 
 def _streaming(fields: Mapping[str, Any], *, form: bool) -> bool:
