@@ -259,3 +259,10 @@ async def test_gemini_requests_are_accepted_by_the_fake(fakes: tuple[FakeAnthrop
     assert all(r.headers["x-goog-api-key"] == KEY and KEY not in r.raw_path for r in (plain, streamed))
     models = GeminiProvider().models_request(ch)
     assert models is not None and (await exchange(http, models))[0] == 200
+
+
+def test_midjourney_options_are_checked() -> None:
+    assert options_problem("midjourney", {"forward_mode": True, "callbacks": False, "image_proxy": True}) is None
+    assert options_problem("midjourney", {"forward_mod": True}) == (
+        "unknown option forward_mod; midjourney channels take forward_mode, callbacks, image_proxy")
+    assert options_problem("midjourney", {"image_proxy": "yes"}) == "image_proxy must be true or false"

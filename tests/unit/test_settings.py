@@ -182,3 +182,25 @@ def test_bad_scalar_values_are_refused(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError):
         load_settings(path, env={})
+
+
+def test_channel_options_beside_the_fields_or_under_options_are_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("channels:\n"
+                    "  - {name: a, type: midjourney, forward_mode: true, options: {image_proxy: true}}\n"
+                    "  - name: b\n    type: mock\n    options: {dialect: gemini}\n", encoding="utf-8")
+    a, b = load_settings(path, env={}).channels
+    assert dict(a.options) == {"forward_mode": True, "image_proxy": True}
+    assert dict(b.options) == {"dialect": "gemini"}
+    path.write_text("channels:\n  - {name: a, type: mock, options: [1]}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="options must be a mapping"):
+        load_settings(path, env={})
+
+
+def test_public_url_must_be_an_http_url(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("public_url: gateway.example.com\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="public_url"):
+        load_settings(path, env={})
+    path.write_text("public_url: https://gw.example.com/base\n", encoding="utf-8")
+    assert load_settings(path, env={}).public_url == "https://gw.example.com/base"

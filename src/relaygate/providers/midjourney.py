@@ -56,6 +56,9 @@ class MidjourneyProvider:
         return self.list_request(channel, [])
 
     def check_options(self, options: Mapping[str, Any]) -> str | None:
+        unknown = sorted(set(options) - set(_BOOL_OPTIONS))
+        if unknown:  # a misspelt switch would otherwise be silently off
+            return f"unknown option {unknown[0]}; midjourney channels take {', '.join(_BOOL_OPTIONS)}"
         for name in _BOOL_OPTIONS:
             if name in options and not isinstance(options[name], bool):
                 return f"{name} must be true or false"
