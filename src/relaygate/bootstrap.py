@@ -20,7 +20,7 @@ from relaygate.auth.records import parse_networks
 from relaygate.billing.money import usd_to_nano
 from relaygate.billing.pricing import price_from_mapping
 from relaygate.errors import ConfigError
-from relaygate.providers.registry import known_kinds, options_problem
+from relaygate.providers.registry import known_kinds, offline, options_problem
 from relaygate.relay.snapshot import price_row
 from relaygate.settings import ChannelConfig, KeyConfig, Settings
 from relaygate.storage import queries
@@ -101,7 +101,7 @@ async def sync_config(conn: AsyncConnection, settings: Settings, box: SecretBox)
 def channel_values(cfg: ChannelConfig, box: SecretBox) -> dict[str, Any]:
     if cfg.type not in known_kinds():
         raise ConfigError(f"channel {cfg.name}: type must be one of {', '.join(known_kinds())}")
-    if cfg.type != "mock" and not cfg.base_url:
+    if not cfg.base_url and not offline(cfg.type, cfg.options):
         raise ConfigError(f"channel {cfg.name}: base_url is required")
     if cfg.weight < 0:
         raise ConfigError(f"channel {cfg.name}: weight must not be negative")

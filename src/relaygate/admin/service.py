@@ -23,7 +23,7 @@ from relaygate.billing.money import nano_to_usd
 from relaygate.billing.pricing import price_from_mapping
 from relaygate.errors import GatewayError, NotFound
 from relaygate.providers.base import Transport
-from relaygate.providers.registry import options_problem
+from relaygate.providers.registry import offline, options_problem
 from relaygate.relay.snapshot import channel_from_row, price_from_row, price_row
 from relaygate.routing.health import HealthBook
 from relaygate.storage import queries
@@ -216,7 +216,7 @@ class AdminService:
                 "api_key_hint": key_hint(plain) if plain else ""}
 
     async def _check_channel(self, conn: AsyncConnection, row: Row, channel_id: int | None) -> None:
-        if row["type"] != "mock" and not row["base_url"]:
+        if not row["base_url"] and not offline(row["type"], row["options"] or {}):
             raise inputs.invalid("base_url", f"'base_url' is required for channels of type {row['type']}.",
                                  "missing_field")
         problem = options_problem(row["type"], row.get("options") or {})

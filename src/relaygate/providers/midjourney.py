@@ -11,6 +11,8 @@ Options:
   as a safety net.
 - ``image_proxy`` (default false): task image and video URLs are answered as relaygate's own signed,
   expiring ``/mj/image/{id}`` links, which stream (and cache) the upstream's file.
+- ``mock`` (default false): the built-in offline proxy (``mock_midjourney.py``) answers instead of an
+  upstream; no ``base_url`` is needed.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from typing import Any
 
 import orjson
 
-from relaygate.providers.base import UpstreamRequest
+from relaygate.providers.base import Transport, UpstreamRequest
+from relaygate.providers.mock_midjourney import MockMidjourneyTransport
 from relaygate.routing.records import ChannelRecord
 
 KIND = "midjourney"
 MODES = ("mj-fast", "mj-relax", "mj-turbo")
-_BOOL_OPTIONS = ("forward_mode", "callbacks", "image_proxy")
+_BOOL_OPTIONS = ("forward_mode", "callbacks", "image_proxy", "mock")
+_MOCK = MockMidjourneyTransport()
 
 
 def option(channel: ChannelRecord, name: str) -> bool:
@@ -46,7 +50,12 @@ class MidjourneyProvider:
         if body is not None:
             headers["Content-Type"] = "application/json"
             payload = orjson.dumps(body)
-        return UpstreamRequest(method, channel.base_url.rstrip("/") + prefix + path, headers, payload)
+        root = "mock://midjourney" if option(channel, "mock") else channel.base_url.rstrip("/")
+        return UpstreamRequest(method, root + prefix + path, headers, payload)
+
+    def transport_for(self, channel: ChannelRecord) -> Transport | None:
+        """The built-in offline proxy for a ``mock`` channel, else None (the shared HTTP client)."""
+        return _MOCK if option(channel, "mock") else None
 
     def list_request(self, channel: ChannelRecord, upstream_ids: list[str]) -> UpstreamRequest:
         return self.request(channel, "POST", "/mj/task/list-by-condition", {"ids": upstream_ids})

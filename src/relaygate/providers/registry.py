@@ -70,6 +70,11 @@ def known_kinds() -> tuple[str, ...]:
     return (*_PROVIDERS, MIDJOURNEY)
 
 
+def offline(kind: str, options: Mapping[str, Any]) -> bool:
+    """Channels answered in process need no ``base_url``: the mock, and a mock Midjourney channel."""
+    return kind == "mock" or (kind == MIDJOURNEY and options.get("mock") is True)
+
+
 def options_problem(kind: str, options: Mapping[str, Any]) -> str | None:
     """What is wrong with a channel's ``options`` for its kind, for config load and the admin API to
     refuse before a request fails; None when they are fine (or the kind has no rules, or is unknown)."""

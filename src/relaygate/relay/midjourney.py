@@ -45,7 +45,7 @@ from relaygate.errors import (
     UpstreamError,
     UpstreamRejected,
 )
-from relaygate.providers.base import UpstreamRequest
+from relaygate.providers.base import Transport, UpstreamRequest
 from relaygate.providers.midjourney import option
 from relaygate.providers.registry import midjourney_provider
 from relaygate.relay.call import Call
@@ -230,6 +230,9 @@ class MidjourneyRelay:
             body["notifyHook"] = callback
         return body
 
+    def transport(self, channel: ChannelRecord) -> Transport:
+        return midjourney_provider().transport_for(channel) or self._services.http
+
     def callback_url(self, channel: ChannelRecord) -> str | None:
         """relaygate's own notify hook for the upstream, when the channel asks for callbacks."""
         public = self._services.settings.public_url
@@ -244,7 +247,7 @@ class MidjourneyRelay:
         settings = self._services.settings
         request.connect_timeout = settings.connect_timeout_s
         request.read_timeout = settings.first_byte_timeout_s
-        response = await self._exchange.send(channel, self._services.http, request, _refusal)
+        response = await self._exchange.send(channel, self.transport(channel), request, _refusal)
         if isinstance(response, Failure):
             return response
         return await self._exchange.read(channel, response)
@@ -270,9 +273,12 @@ class MidjourneyRelay:
         channel = call.channel
         assert channel is not None
         try:
-            if parent is not None and submit.endpoint is Endpoint.MODAL and upstream_id == parent["upstream_task_id"]:
-                task_id = parent["id"]  # the modal continues its task: one more charge on it
+            if parent is not None and submit.endpoint is Endpoint.MODAL:
+                # The modal continues its task (one more charge on it), also when the upstream gave the
+                # confirmed work a new id: the client goes on polling the id it has.
+                task_id = parent["id"]
                 values = {"status": status, "progress": "0%", "model": call.model, "updated_ms": now,
+                          "upstream_task_id": upstream_id,
                           "request": {**parent["request"], "modal_request_id": call.request_id}}
                 if not await store.add_hold(self._services.engine, task_id, call.key.id, amount, values):
                     raise InvalidRequest("The task is no longer waiting for a modal confirmation.", param="taskId",
@@ -352,7 +358,7 @@ class MidjourneyRelay:
         request = midjourney_provider().request(channel, "GET", f"/mj/task/{task['upstream_task_id']}/image-seed")
         request.connect_timeout = self._services.settings.connect_timeout_s
         request.read_timeout = self._services.settings.first_byte_timeout_s
-        response = await self._exchange.send(channel, self._services.http, request, _refusal)
+        response = await self._exchange.send(channel, self.transport(channel), request, _refusal)
         if isinstance(response, Failure):
             if isinstance(response.error, MjRefused):
                 return Answer(response.error.status, response.error.answer)

@@ -5,6 +5,7 @@ image links, and the upstreams' callbacks; every route also under the speed-mode
 
 from __future__ import annotations
 
+import base64
 import hmac
 from collections.abc import Awaitable, Callable
 
@@ -152,6 +153,8 @@ async def image(request: web.Request) -> web.StreamResponse:
 
 async def _download(request: web.Request, channel_id: int | None, url: str) -> CachedFile:
     services = services_of(request)
+    if url.startswith("data:"):  # the offline mock's images travel inside the task
+        return _data_url(url)
     channel = services.snapshots.current.channels.get(channel_id or -1)
     if channel is None or not url.startswith(("http://", "https://")):
         raise NotFound("The task has no such image.", code="image_not_found")
@@ -170,6 +173,17 @@ async def _download(request: web.Request, channel_id: int | None, url: str) -> C
     if response.status != 200:
         raise UpstreamError(f"The upstream answered HTTP {response.status} for the image.")
     return CachedFile(response.content_type or "image/png", data)
+
+
+def _data_url(url: str) -> CachedFile:
+    header, _, data = url.partition(",")
+    if not header.endswith(";base64"):
+        raise NotFound("The task has no such image.", code="image_not_found")
+    try:
+        return CachedFile(header[5:].removesuffix(";base64") or "application/octet-stream",
+                          base64.b64decode(data, validate=True))
+    except ValueError as exc:
+        raise NotFound("The task has no such image.", code="image_not_found") from exc
 
 
 @mj_errors

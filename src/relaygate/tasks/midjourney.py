@@ -116,7 +116,7 @@ class MidjourneyTasks:
         request.connect_timeout = self._services.settings.connect_timeout_s
         request.read_timeout = max(15.0, self._services.settings.mj_poll_s)
         try:
-            response = await self._services.http.send(request)
+            response = await self._relay.transport(channel).send(request)
             try:
                 payload = await response.read(self._services.settings.max_upstream_body_bytes)
             finally:
