@@ -216,7 +216,7 @@ class AdminService:
                 "api_key_hint": key_hint(plain) if plain else ""}
 
     async def _check_channel(self, conn: AsyncConnection, row: Row, channel_id: int | None) -> None:
-        if not row["base_url"] and not offline(row["type"], row["options"] or {}):
+        if not row["base_url"] and not offline(row["type"], row.get("options") or {}):
             raise inputs.invalid("base_url", f"'base_url' is required for channels of type {row['type']}.",
                                  "missing_field")
         problem = options_problem(row["type"], row.get("options") or {})

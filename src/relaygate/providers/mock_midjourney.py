@@ -15,8 +15,9 @@ kind of task (1 imagine, 2 upscale, 3 variation, 4 reroll, 5 pan, 6 zoom, 7 inpa
 task waiting in ``MODAL`` for that kind, plus 50 for a task that will fail. Every query reads the id
 again; an id the mock cannot read is an unknown task.
 
-Time. A task is ``SUBMITTED`` ("0%") for its first half second, ``IN_PROGRESS`` at "0%", "25%", "50%"
-and "75%" evenly over the rest, and ``SUCCESS`` ("100%") ``DURATION_S`` (4 s) after its submit — or
+Time. A task is ``SUBMITTED`` ("0%") for its first half second (an eighth of a duration under 4 s),
+``IN_PROGRESS`` at "0%", "25%", "50%" and "75%" evenly over the rest, and ``SUCCESS`` ("100%")
+``DURATION_S`` (4 s) after its submit — or
 ``FAILURE`` (progress "", ``failReason`` "[mock] the prompt asked to fail") when its prompt held the word
 ``--fail``. A prompt holding ``--banned`` is refused at submit with code 24 (``properties.promptEn``,
 ``bannedWord``) and makes no task.
@@ -46,7 +47,11 @@ once, each time making a new task. ``upload-discord-images`` answers the images 
 "URLs". ``POST /mj/task/list-by-condition`` (and ``list-by-ids``) lists the ids it can read, skipping
 others; ``GET /mj/task/{id}/fetch`` is the task, or HTTP 200 with an empty body; ``GET
 /mj/task/{id}/image-seed`` is code 1 with a seed derived from the id once the task has succeeded, HTTP
-400 code 4 before. Anything else is a Spring-style HTTP 404 (405 for a wrong method).
+400 code 4 before. Anything else is a Spring-style HTTP 404 (405 for a wrong method, 400 for a body that
+is not a JSON object).
+
+Every worker and instance must use the same duration (``MockMidjourneyTransport(duration_s=...)``; tests
+also pass a ``clock``), since each one works out a task's status from its id alone.
 """
 
 from __future__ import annotations
@@ -224,7 +229,7 @@ class MockMidjourneyTransport:
         path = urlsplit(request.url).path
         at = path.find("/mj/")
         endpoint = path[at + len("/mj/"):].strip("/") if at >= 0 else ""
-        now_ms = int(self._clock() * 1000)
+        now_ms = round(self._clock() * 1000)
         method = request.method.upper()
         parts = endpoint.split("/")
         if len(parts) == 3 and parts[0] == "task" and parts[2] in ("fetch", "image-seed"):
@@ -258,7 +263,7 @@ class MockMidjourneyTransport:
         decoded = decode_task_id(task_id)
         if decoded is None:
             return None
-        now = int(self._clock() * 1000) if now_ms is None else now_ms
+        now = round(self._clock() * 1000) if now_ms is None else now_ms
         status, progress = self._status(decoded, now)
         action, result = _RESULTS[decoded.kind]
         done = status == "SUCCESS"

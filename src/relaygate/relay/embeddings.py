@@ -14,7 +14,6 @@ reports none, so its inputs are counted with the offline tokenizer (``usage_sour
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from typing import Any
 
@@ -56,9 +55,8 @@ class EmbeddingsRelay:
         if not router.serves(call.model):
             raise ModelNotFound(f"The model '{call.model}' does not exist or you do not have access to it.",
                                 param="model")
-        # Channels that cannot embed are skipped before the attempt limit applies.
-        candidates = [(channel, model) for channel, model in router.candidates(call.model, sys.maxsize)
-                      if embeddings_provider_for(channel.type) is not None][:self._max_attempts]
+        candidates = router.candidates_where(call.model, self._max_attempts,
+                                             lambda channel: embeddings_provider_for(channel.type) is not None)
         if not candidates:
             raise InvalidRequest(f"The model '{call.model}' does not serve embeddings: no channel of it can "
                                  "compute them.", param="model", code="embeddings_not_supported")

@@ -249,11 +249,14 @@ class Exchange:
             return tap.final_frame()
         if reason is EndReason.UPSTREAM_ERROR:
             return b""  # the upstream's own error event has already been forwarded
-        error: GatewayError = (UpstreamTimeout("The upstream stopped sending in the middle of the answer.")
-                               if reason is EndReason.TIMEOUT
-                               else UpstreamError("The upstream ended the stream before the answer was complete.",
-                                                  code="stream_cut"))
-        return _error_frame(leg, tap, error, call.request_id)
+        return _error_frame(leg, tap, broken_stream_error(reason), call.request_id)
+
+
+def broken_stream_error(reason: EndReason) -> GatewayError:
+    """What the client is told in-stream when the upstream went quiet or ended the stream early."""
+    if reason is EndReason.TIMEOUT:
+        return UpstreamTimeout("The upstream stopped sending in the middle of the answer.")
+    return UpstreamError("The upstream ended the stream before the answer was complete.", code="stream_cut")
 
 
 def _error_frame(leg: Leg, tap: PassthroughTap | TranslatingTap, error: GatewayError, request_id: str) -> bytes:

@@ -26,11 +26,11 @@ from relaygate.core.usage import Usage
 from relaygate.dialects.gemini.images import openai_images_usage
 from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.errors import parse_upstream_error as openai_error
-from relaygate.errors import GatewayError, UpstreamError, UpstreamTimeout
+from relaygate.errors import UpstreamError
 from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout, UpstreamResponse
 from relaygate.providers.registry import images_provider_for, provider_for
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Failure, StreamResult
+from relaygate.relay.exchange import AccountingUnavailable, Failure, StreamResult, broken_stream_error
 from relaygate.relay.failover import settled, try_in_order
 from relaygate.relay.images import ImagesRelay, Made, bill_for, estimated_usage, openai_usage
 from relaygate.relay.multipart import ImageForm
@@ -188,11 +188,7 @@ class ImageStreams:
             return OPENAI.stream_error_frame(AccountingUnavailable(_NOT_ACCOUNTED), call.request_id)
         if reason in (EndReason.DONE, EndReason.UPSTREAM_ERROR):
             return b""  # done, or the upstream's own error event was forwarded
-        error: GatewayError = (UpstreamTimeout("The upstream stopped sending in the middle of the answer.")
-                               if reason is EndReason.TIMEOUT
-                               else UpstreamError("The upstream ended the stream before the images were complete.",
-                                                  code="stream_cut"))
-        return OPENAI.stream_error_frame(error, call.request_id)
+        return OPENAI.stream_error_frame(broken_stream_error(reason), call.request_id)
 
     async def _finish(self, call: Call, job: ImageJob, reason: EndReason, usage: Usage | None, images: int,
                       delivered: bool) -> None:

@@ -15,7 +15,6 @@ output tokens). The reservation is made for the ``n`` images asked for.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -90,8 +89,8 @@ class ImagesRelay:
         if not router.serves(call.model):
             raise ModelNotFound(f"The model '{call.model}' does not exist or you do not have access to it.",
                                 param="model")
-        found = [(channel, model) for channel, model in router.candidates(call.model, sys.maxsize)
-                 if images_provider_for(channel.type) is not None][:self._max_attempts]
+        found = router.candidates_where(call.model, self._max_attempts,
+                                        lambda channel: images_provider_for(channel.type) is not None)
         if not found:
             raise InvalidRequest(f"The model '{call.model}' does not make images: no channel of it has an images "
                                  "API.", param="model", code="images_not_supported")

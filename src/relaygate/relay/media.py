@@ -57,17 +57,22 @@ class PublicOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
+def public_session(*, allow_private: bool, timeout_s: float) -> aiohttp.ClientSession:
+    """A client session whose every connection is checked by ``PublicOnlyResolver`` (media, webhooks)."""
+    connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(allow_private), limit=64)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s))
+
+
 class MediaFetcher:
     def __init__(self, *, max_bytes: int, timeout_s: float, allow_private: bool) -> None:
         self._max_bytes = max_bytes
         self._allow_private = allow_private
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(self._allow_private), limit=64)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = public_session(allow_private=self._allow_private, timeout_s=self._timeout_s)
         return self._session
 
     async def close(self) -> None:

@@ -342,6 +342,8 @@ class MidjourneyRelay:
                             progress=task["progress"], submit_ms=task["submit_ms"], start_ms=task["start_ms"],
                             finish_ms=task["finish_ms"], fail_reason=task["fail_reason"],
                             prompt=request.get("prompt"), parent_id=request.get("parent_id"), image_url=None)
+        if not shown.get("state") and request.get("state"):
+            shown["state"] = request["state"]  # the client's own, when the upstream does not echo it
         channel = self._services.snapshots.current.channels.get(task["channel_id"] or -1)
         base = self._services.settings.public_url or origin
         if channel is not None and option(channel, "image_proxy") and base:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from relaygate.errors import InvalidRequest
-from relaygate.relay.media import PublicOnlyResolver, address_allowed
+from relaygate.relay.media import address_allowed, public_session
 
 log = logging.getLogger("relaygate.tasks")
 
@@ -42,14 +42,13 @@ def check_webhook_url(url: str, *, allow_private: bool, param: str = "webhook") 
 
 class WebhookSender:
     def __init__(self, *, timeout_s: float, allow_private: bool) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._allow_private = allow_private
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(self._allow_private), limit=64)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = public_session(allow_private=self._allow_private, timeout_s=self._timeout_s)
         return self._session
 
     async def deliver(self, url: str, body: bytes) -> bool:
