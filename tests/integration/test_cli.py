@@ -210,6 +210,7 @@ def test_a_key_made_by_the_cli_works_on_a_running_gateway(gateway_factory: type[
     assert record["cost_usd"] == nano_to_usd(record["cost_nano"]) and record["cost_nano"] > 0
     table = ok(cli(config, "usage", "--model", "mock-gpt", "--limit", "5"))
     assert request_id in table and record["cost_usd"] in table
+    assert table.splitlines()[0].split()[-3:] == ["IMAGES", "COST_USD", "END"]
 
     summary = as_json(cli(config, "usage", "summary", "--group-by", "key_id,model", "--json"))
     assert [(r["model"], r["requests"], r["cost_nano"]) for r in summary["data"]] == [

@@ -245,9 +245,10 @@ async def _usage(admin: AdminService, args: argparse.Namespace) -> int:
         _print_json(page)
         return 0
     rows = [[u["id"], u["created_at"], u["request_id"], u["key_name"] or u["key_id"], u["model"],
-             u["channel_name"] or "-", u["input_tokens"], u["output_tokens"], u["cost_usd"], u["end_reason"]]
-            for u in page["data"]]
-    print(_table(["ID", "TIME", "REQUEST", "KEY", "MODEL", "CHANNEL", "IN", "OUT", "COST_USD", "END"], rows))
+             u["channel_name"] or "-", u["input_tokens"], u["output_tokens"], u["images"] or "-", u["cost_usd"],
+             u["end_reason"]] for u in page["data"]]
+    print(_table(["ID", "TIME", "REQUEST", "KEY", "MODEL", "CHANNEL", "IN", "OUT", "IMAGES", "COST_USD", "END"],
+                 rows))
     if page["next_cursor"] is not None:
         print(f"(more: --cursor {page['next_cursor']})", file=sys.stderr)
     return 0
