@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
 
 import orjson
 
@@ -29,7 +28,7 @@ from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamError
 from relaygate.providers.registry import embeddings_provider_for, provider_for
 from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult
+from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult, loads_or_none
 from relaygate.relay.failover import settled, try_in_order
 from relaygate.relay.meter import Meter
 from relaygate.relay.services import Services
@@ -92,7 +91,7 @@ class EmbeddingsRelay:
 
     async def _complete(self, call: Call, bodies: _Bodies, channel: ChannelRecord, upstream: EmbeddingsDialect,
                         payload: bytes, content_type: str) -> JsonResult | Failure:
-        parsed = _loads_or_none(payload)
+        parsed = loads_or_none(payload)
         if not isinstance(parsed, dict):
             return self._broken(channel)
         if upstream is bodies.client:
@@ -168,10 +167,3 @@ class _Bodies:
                                      code="invalid_value") from exc
             self._texts = dataclasses.replace(core, inputs=inputs)
         return self._texts
-
-
-def _loads_or_none(payload: bytes) -> Any:
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None

@@ -154,7 +154,7 @@ class Exchange:
         if isinstance(payload, Failure):
             return payload
         call.first_byte_at = time.monotonic()
-        parsed = _loads_or_none(payload)
+        parsed = loads_or_none(payload)
         if leg.translating:
             if not isinstance(parsed, dict):
                 return self._failed(channel, UpstreamError("The upstream's answer was not valid JSON."),
@@ -267,7 +267,8 @@ def _error_frame(leg: Leg, tap: PassthroughTap | TranslatingTap, error: GatewayE
     return leg.client.stream_error_frame(error, request_id)
 
 
-def _loads_or_none(payload: bytes) -> Any:
+def loads_or_none(payload: bytes) -> Any:
+    """The parsed JSON, or None when the bytes are not JSON (an upstream's broken answer)."""
     try:
         return orjson.loads(payload)
     except orjson.JSONDecodeError:

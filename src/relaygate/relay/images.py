@@ -42,7 +42,7 @@ from relaygate.providers.base import ImagePayload, ImagesProvider, Transport, Up
 from relaygate.providers.registry import images_provider_for, provider_for
 from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult
+from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult, loads_or_none
 from relaygate.relay.failover import settled, try_in_order
 from relaygate.relay.meter import Meter
 from relaygate.relay.multipart import ImageForm
@@ -153,7 +153,7 @@ class ImagesRelay:
         return self._timed(ability.images_request(channel, job.operation.value, payload, model=upstream_model))
 
     def made_from_json(self, channel: ChannelRecord, body: bytes) -> Made | Failure:
-        parsed = _loads_or_none(body)
+        parsed = loads_or_none(body)
         data = parsed.get("data") if isinstance(parsed, dict) else None
         if not isinstance(data, list) or not data:
             return self._broken(channel, "The upstream's answer was not an images response.")
@@ -191,7 +191,7 @@ class ImagesRelay:
         body = await self._fetch(channel, transport, request, gemini_error)
         if isinstance(body, Failure):
             return body
-        parsed = _loads_or_none(body)
+        parsed = loads_or_none(body)
         if not isinstance(parsed, dict):
             return self._broken(channel, "The upstream's answer was not valid JSON.")
         result = gemini_images_response(parsed)
@@ -265,10 +265,3 @@ def _count(value: Any) -> int:
 
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _loads_or_none(payload: bytes) -> Any:
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None

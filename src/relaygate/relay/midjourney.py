@@ -23,8 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from relaygate.auth.gate import check_model
 from relaygate.auth.records import KeyRecord
 from relaygate.billing.money import usd_to_nano
@@ -49,7 +47,7 @@ from relaygate.providers.base import Transport, UpstreamRequest
 from relaygate.providers.midjourney import option
 from relaygate.providers.registry import midjourney_provider
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure
+from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, loads_or_none
 from relaygate.relay.failover import finish_failed, try_in_order
 from relaygate.relay.meter import Meter
 from relaygate.relay.services import Services
@@ -200,7 +198,7 @@ class MidjourneyRelay:
         response = await self._fetch(channel, request)
         if isinstance(response, Failure):
             return response
-        answer = _loads_or_none(response)
+        answer = loads_or_none(response)
         code = answer.get("code") if isinstance(answer, dict) else None
         if not isinstance(code, int) or isinstance(code, bool):
             self._services.health.failure(channel.id)
@@ -368,7 +366,7 @@ class MidjourneyRelay:
         payload = await self._exchange.read(channel, response)
         if isinstance(payload, Failure):
             raise payload.error
-        answer = _loads_or_none(payload)
+        answer = loads_or_none(payload)
         if not isinstance(answer, dict):
             raise UpstreamError("The upstream's answer was not a Midjourney result.")
         return Answer(200, submit_result(int(answer.get("code") or codes.FAILURE), _description(answer),
@@ -390,7 +388,7 @@ def new_task_id(now_ms: int) -> str:
 
 def _refusal(status: int, raw: bytes) -> UpstreamRejected:
     """An upstream 4xx: a proxy's own submit result when it sent one, else a plain refusal."""
-    answer = _loads_or_none(raw)
+    answer = loads_or_none(raw)
     if isinstance(answer, dict) and isinstance(answer.get("code"), int):
         return MjRefused(status, answer)
     return UpstreamRejected(status, f"The upstream refused the request (HTTP {status}).", code=None, param=None,
@@ -400,13 +398,6 @@ def _refusal(status: int, raw: bytes) -> UpstreamRejected:
 def _description(answer: Mapping[str, Any]) -> str:
     value = answer.get("description")
     return value if isinstance(value, str) else ""
-
-
-def _loads_or_none(payload: bytes) -> Any:
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _now_ms() -> int:

@@ -18,6 +18,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from relaygate.auth.records import KeyRecord
+from relaygate.relay.call import Call
+from relaygate.relay.services import Services
 from relaygate.tasks import store
 from relaygate.tasks.store import Lease
 
@@ -28,6 +31,20 @@ _RETRY_AFTER_BUG_MS = 5_000
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def process_owner() -> str:
+    """This process's name in leases: host, pid, and a random part (a pid is reused after a restart)."""
+    return f"{os.uname().nodename[:32]}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def task_call(services: Services, task: dict[str, Any], surface: str, body: dict[str, Any]) -> Call:
+    """A call standing for a task's run. Its key is the snapshot's, or, when the key was removed since,
+    a stand-in with its id and name: the task was paid for at submit and must still end."""
+    key = services.snapshots.current.keys_by_id.get(task["key_id"]) or KeyRecord(
+        id=task["key_id"], name=task["key_name"] or "", key_hash="")
+    return Call(request_id=task["request_id"], surface=surface, model=task["model"], stream=False, key=key,
+                client_ip=task["client_ip"], body=body)
 
 
 class TaskHandler(Protocol):
@@ -44,7 +61,7 @@ class TaskEngine:
         self._poll_s = poll_s
         self._lease_ms = int(lease_s * 1000)
         self._capacity = capacity
-        self.owner = f"{os.uname().nodename[:32]}:{os.getpid()}:{os.urandom(4).hex()}"
+        self.owner = process_owner()
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None

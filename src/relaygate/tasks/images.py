@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 
-from relaygate.auth.records import KeyRecord
 from relaygate.billing.rules import EndReason
 from relaygate.core.images import ImageJob, ImageOperation
 from relaygate.dialects.openai.images import check_image_request
@@ -29,15 +28,14 @@ from relaygate.relay.multipart import ImageForm
 from relaygate.relay.services import Services
 from relaygate.storage.recorder import UsageRecord
 from relaygate.tasks import store
-from relaygate.tasks.engine import TaskEngine, now_ms
+from relaygate.tasks.engine import TaskEngine, now_ms, task_call
 from relaygate.tasks.store import Lease, StoredFile
-from relaygate.tasks.webhook import WebhookSender
+from relaygate.tasks.webhook import WebhookSender, deliver_step
 
 log = logging.getLogger("relaygate.tasks")
 
 KIND = "image"
 SURFACE = "openai.images"
-_WEBHOOK_BACKOFF_MS = 2_000
 
 
 class ImageTasks:
@@ -88,13 +86,13 @@ class ImageTasks:
             return
         now = now_ms()
         if now >= task["deadline_ms"]:
-            await self._end(task, lease, _call_for(self._services, task),
+            await self._end(task, lease, self._call(task),
                             Failure(UpstreamTimeout("The task did not finish in time."), EndReason.TIMEOUT))
             return
         if task["runs"] >= self._services.settings.task_max_runs:
             error = GatewayError("The task was interrupted too many times (restarts); it was refunded.",
                                  code="task_interrupted")
-            await self._end(task, lease, _call_for(self._services, task), Failure(error, EndReason.UPSTREAM_ERROR))
+            await self._end(task, lease, self._call(task), Failure(error, EndReason.UPSTREAM_ERROR))
             return
         started = {"status": "IN_PROGRESS", "progress": "10%", "runs": task["runs"] + 1, "updated_ms": now,
                    "start_ms": task["start_ms"] or now}
@@ -103,8 +101,13 @@ class ImageTasks:
         task.update(started)
         await self._make(task, lease)
 
+    def _call(self, task: dict[str, Any]) -> Call:
+        call = task_call(self._services, task, SURFACE, dict(task["request"]["params"]))
+        call.price = self._services.snapshots.current.prices.lookup(task["model"])
+        return call
+
     async def _make(self, task: dict[str, Any], lease: Lease) -> None:
-        call = _call_for(self._services, task)
+        call = self._call(task)
         job = job_from_task(task)
         form = None
         if job.multipart:
@@ -155,21 +158,8 @@ class ImageTasks:
             self.engine.wake()  # the webhook is delivered as the task's next piece of work
 
     async def _deliver(self, task: dict[str, Any], lease: Lease) -> None:
-        """One delivery of a final task's webhook; a failure leaves it due again after a backoff."""
-        if task["webhook_state"] != "pending" or not task["webhook"]:
-            await store.release(self._services.engine, lease, {"due_ms": None})
-            return
-        body = orjson.dumps(task_envelope(task))
-        delivered = await self._webhooks.deliver(task["webhook"], body)
-        attempts = task["webhook_attempts"] + 1
-        now = now_ms()
-        if delivered:
-            values: dict[str, Any] = {"webhook_state": "delivered", "due_ms": None}
-        elif attempts >= self._services.settings.webhook_attempts:
-            values = {"webhook_state": "failed", "due_ms": None}
-        else:
-            values = {"due_ms": now + _WEBHOOK_BACKOFF_MS * 2 ** (attempts - 1)}
-        await store.release(self._services.engine, lease, {**values, "webhook_attempts": attempts, "updated_ms": now})
+        await deliver_step(self._services.engine, self._webhooks, task, lease, orjson.dumps(task_envelope(task)),
+                           self._services.settings.webhook_attempts)
 
 
 def job_from_task(task: dict[str, Any]) -> ImageJob:
@@ -177,18 +167,6 @@ def job_from_task(task: dict[str, Any]) -> ImageJob:
     request = task["request"]
     operation = ImageOperation(request["operation"])
     return check_image_request(operation, request["params"], form=operation is not ImageOperation.GENERATE)
-
-
-def _call_for(services: Services, task: dict[str, Any]) -> Call:
-    """A call standing for the task's run. Its key is the snapshot's, or, when the key was removed
-    since, a stand-in with its id and name: the task was paid for at submit and must still end."""
-    snapshot = services.snapshots.current
-    key = snapshot.keys_by_id.get(task["key_id"]) or KeyRecord(id=task["key_id"], name=task["key_name"] or "",
-                                                               key_hash="")
-    call = Call(request_id=task["request_id"], surface=SURFACE, model=task["model"], stream=False, key=key,
-                client_ip=task["client_ip"], body=dict(task["request"]["params"]))
-    call.price = snapshot.prices.lookup(task["model"])
-    return call
 
 
 def _finish_record(record: UsageRecord, task: dict[str, Any], now: int) -> None:

@@ -19,12 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from typing import Any
 
 import orjson
 
-from relaygate.auth.records import KeyRecord
 from relaygate.billing.rules import EndReason
 from relaygate.dialects.midjourney.codes import FINAL_STATUSES, status_rank
 from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout
@@ -34,15 +32,14 @@ from relaygate.relay.midjourney import KIND, SURFACE, MidjourneyRelay
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
 from relaygate.tasks import store
-from relaygate.tasks.engine import TaskEngine, now_ms
+from relaygate.tasks.engine import TaskEngine, now_ms, process_owner, task_call
 from relaygate.tasks.store import Lease, Row
-from relaygate.tasks.webhook import WebhookSender
+from relaygate.tasks.webhook import WebhookSender, deliver_step
 
 log = logging.getLogger("relaygate.tasks")
 
 BATCH = 100  # ids per list-by-condition request
 _OPEN_LIMIT = 5000  # unfinished tasks looked at per channel and round
-_WEBHOOK_BACKOFF_MS = 2_000
 _WATCHED = ("status", "progress", "imageUrl", "imageUrls", "videoUrl", "videoUrls", "buttons", "failReason",
             "finishTime")
 
@@ -53,7 +50,7 @@ class MidjourneyTasks:
         self._relay = relay
         self._webhooks = webhooks
         self.engine: TaskEngine | None = None
-        self._owner = f"{os.uname().nodename[:32]}:{os.getpid()}:{os.urandom(4).hex()}"
+        self._owner = process_owner()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -199,13 +196,9 @@ class MidjourneyTasks:
             self._wake()
 
     def _call_for(self, task: Row) -> Call:
-        snapshot = self._services.snapshots.current
-        key = snapshot.keys_by_id.get(task["key_id"]) or KeyRecord(id=task["key_id"], name=task["key_name"] or "",
-                                                                   key_hash="")
-        call = Call(request_id=task["request_id"], surface=SURFACE, model=task["model"], stream=False, key=key,
-                    client_ip=task["client_ip"], body={})
+        call = task_call(self._services, task, SURFACE, {})
         call.price = self._relay.price(task["model"])
-        call.channel = snapshot.channels.get(task["channel_id"] or -1)
+        call.channel = self._services.snapshots.current.channels.get(task["channel_id"] or -1)
         call.upstream_model = task["model"]
         call.attempts = 1
         return call
@@ -231,23 +224,8 @@ class MidjourneyTasks:
     # --- the client's notifyHook (the engine's handler for this kind) -------------------------------
 
     async def run(self, task: dict[str, Any], lease: Lease) -> None:
-        engine = self._services.engine
-        if task["webhook_state"] != "pending" or not task["webhook"]:
-            await store.release(engine, lease, {"due_ms": None})
-            return
-        body = orjson.dumps(self._relay.render(task, None))
-        delivered = await self._webhooks.deliver(task["webhook"], body)
-        attempts = task["webhook_attempts"] + 1
-        now = now_ms()
-        if delivered:
-            values: dict[str, Any] = {"webhook_state": "delivered", "due_ms": None, "webhook_attempts": 0}
-        elif attempts >= self._services.settings.webhook_attempts:
-            values = {"webhook_state": "failed", "due_ms": None, "webhook_attempts": 0}
-        else:
-            values = {"due_ms": now + _WEBHOOK_BACKOFF_MS * 2 ** (attempts - 1), "webhook_attempts": attempts}
-        if not await store.release_if_unchanged(engine, lease, task["updated_ms"], values):
-            # The task changed while we delivered: deliver its newer state next.
-            await store.release(engine, lease, {"due_ms": now})
+        await deliver_step(self._services.engine, self._webhooks, task, lease,
+                           orjson.dumps(self._relay.render(task, None)), self._services.settings.webhook_attempts)
 
 
 def _int_or(value: Any, default: int) -> int:

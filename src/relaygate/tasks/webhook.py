@@ -9,16 +9,22 @@ does not lose it.
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relaygate.errors import InvalidRequest
 from relaygate.relay.media import address_allowed, public_session
+from relaygate.tasks import store
+from relaygate.tasks.engine import now_ms
+from relaygate.tasks.store import Lease
 
 log = logging.getLogger("relaygate.tasks")
 
 MAX_WEBHOOK_URL = 2048
+_BACKOFF_MS = 2_000
 
 
 class WebhookNotAllowed(InvalidRequest):
@@ -38,6 +44,27 @@ def check_webhook_url(url: str, *, allow_private: bool, param: str = "webhook") 
     if local_name or not address_allowed(parts.hostname, allow_private):
         raise WebhookNotAllowed(f"'{param}' points at an address that may not be called.", param=param)
     return url
+
+
+async def deliver_step(engine: AsyncEngine, sender: WebhookSender, task: dict[str, Any], lease: Lease,
+                       body: bytes, max_attempts: int) -> None:
+    """One delivery of a task's pending webhook (the engine's work for it). A failure leaves the task
+    due again after a backoff (2 s, 4 s, 8 s...) until ``max_attempts``; a task that changed while it
+    was delivered is left due at once, so that its newer state is delivered next."""
+    if task["webhook_state"] != "pending" or not task["webhook"]:
+        await store.release(engine, lease, {"due_ms": None})
+        return
+    delivered = await sender.deliver(task["webhook"], body)
+    attempts = task["webhook_attempts"] + 1
+    now = now_ms()
+    if delivered:
+        values: dict[str, Any] = {"webhook_state": "delivered", "due_ms": None, "webhook_attempts": 0}
+    elif attempts >= max_attempts:
+        values = {"webhook_state": "failed", "due_ms": None, "webhook_attempts": 0}
+    else:
+        values = {"due_ms": now + _BACKOFF_MS * 2 ** (attempts - 1), "webhook_attempts": attempts}
+    if not await store.release_if_unchanged(engine, lease, task["updated_ms"], values):
+        await store.release(engine, lease, {"due_ms": now})
 
 
 class WebhookSender:
