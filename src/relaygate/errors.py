@@ -5,7 +5,8 @@ Nothing here renders HTTP: each surface turns a ``GatewayError`` into its own di
 
 from __future__ import annotations
 
-import re
+from relaygate.scrub import Scrubber
+from relaygate.scrub import scrub as scrub  # re-exported: text with no channel known
 
 
 class ConfigError(Exception):
@@ -122,22 +123,19 @@ class ShuttingDown(GatewayError):
 
 class UpstreamRejected(GatewayError):
     """The upstream refused the request itself (a 4xx it would give any caller): relayed to the client
-    with the upstream's status and a scrubbed message, because the client can fix it."""
+    with the upstream's status, because the client can fix it.
+
+    Built only from the known fields of an upstream error (message, code, param, type), each passed
+    through the channel's scrubber here, so no upstream string reaches a client unscrubbed. ``kind``
+    is one of relaygate's own words (a dialect's table maps the upstream's type to it), not upstream text.
+    """
 
     kind = "invalid_request"
 
-    def __init__(self, status: int, message: str, *, code: str | None, param: str | None,
-                 error_type: str | None) -> None:
-        super().__init__(message, code=code or "upstream_rejected", status=status, param=param)
-        self.error_type = error_type
-
-
-_SECRETISH = re.compile(
-    r"(sk-[A-Za-z0-9_\-*]{6,}|key-[A-Za-z0-9]{8,}|AIza[0-9A-Za-z_\-]{20,}|Bearer\s+\S+"
-    r"|https?://[^\s\"')]+|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b)"
-)
-
-
-def scrub(message: str, limit: int = 1000) -> str:
-    """Upstream text on its way to a client: no keys, URLs or addresses, bounded length."""
-    return _SECRETISH.sub("[redacted]", message)[:limit]
+    def __init__(self, status: int, scrubber: Scrubber, *, message: str, code: object = None,
+                 param: object = None, error_type: object = None, kind: str | None = None) -> None:
+        super().__init__(scrubber.text(message), code=scrubber.optional(code) or "upstream_rejected",
+                         status=status, param=scrubber.optional(param))
+        self.error_type = scrubber.optional(error_type)
+        if kind is not None:
+            self.kind = kind

@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest
+from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest, echo_text
 
 MESSAGE_ID = "msg_01XaFake"
 TOOL_USE_ID = "toolu_01QzFake"
@@ -60,6 +60,8 @@ class Behavior(BehaviorBase):
     error_message: str | None = None  # default: by status
     error_type: str | None = None  # default: by status (spec §5)
     retry_after: int | None = None  # retry-after header (default 1 s on 429 and 529)
+    echo: bool = False  # every string field of an error (and error event) echoes ``echo_text``
+    answer_status: int | None = None  # the HTTP status an error is sent with (200: an error in a success)
     delay_s: float = 0.0  # sleep before answering at all
     chunk_delay_s: float = 0.0  # sleep between streamed events
     content: tuple[str, ...] = ("Bon", "jour", "!")
@@ -268,13 +270,18 @@ class FakeAnthropic(FakeServer[Behavior]):
         recorded = await self.record(request)
         body = _loads(recorded.body)
         behavior = self.behavior_for(recorded.prefix, body)
+        if behavior.echo:
+            text = echo_text(request)
+            behavior = behavior.replace(error_message=text, error_type=text, error_event_message=text,
+                                        error_event_type=text)
         await self.pause(behavior.delay_s)
         refusal = self._refusal(recorded.headers) or self._invalid_body(body, behavior)
         if refusal is not None:
             return refusal
         if behavior.status >= 400:
             retry = behavior.retry_after or (1 if behavior.status in (429, 529) else None)
-            return _json(behavior.status, behavior.error_body(), {"retry-after": str(retry)} if retry else {})
+            return _json(behavior.answer_status or behavior.status, behavior.error_body(),
+                         {"retry-after": str(retry)} if retry else {})
         if body.get("stream") is True:
             return await self._stream(request, Reply(body, behavior), behavior)
         if behavior.raw_body is not None:

@@ -21,6 +21,28 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+# What a leaky upstream names besides its credential and URL (``echo_text``): addresses a client must
+# never see from relaygate.
+ECHO_IP = "10.20.30.40"
+ECHO_IPV6 = "fd00:dead:beef::17"
+
+
+def credential_of(request: web.Request) -> str:
+    """The credential a request carried, whichever way its dialect sends it."""
+    bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return (bearer or request.headers.get("x-api-key") or request.headers.get("x-goog-api-key")
+            or request.headers.get("api-key") or request.headers.get("mj-api-secret") or request.query.get("key")
+            or "")
+
+
+def echo_text(request: web.Request) -> str:
+    """What many OpenAI-compatible relays and midjourney-proxy forks answer: the credential they were given
+    (whole, and masked as relays print it), the URL they were called on, their host and an IP address.
+    The fakes' ``echo`` switch puts it in every string field of their errors."""
+    key = credential_of(request)
+    return (f"Incorrect API key provided: {key} ({key[:6]}***{key[-4:]}, {key[:3]}...{key[-3:]}); called on "
+            f"{request.url} (host {request.host}, Host: {request.host}) from {ECHO_IP} via [{ECHO_IPV6}]")
+
 
 class BehaviorBase:
     """Mixed into a frozen dataclass of behaviour switches."""

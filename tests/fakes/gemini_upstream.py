@@ -48,7 +48,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest
+from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest, echo_text
 from tests.fakes.png import make_png
 from tests.fakes.vectors import fake_vector
 
@@ -82,6 +82,8 @@ class Behavior(BehaviorBase):
     status: int = 200  # >= 400: answer with this status and a Google error body
     error_message: str | None = None  # default: by status
     error_status: str | None = None  # default: by status (spec §8)
+    echo: bool = False  # the message and status word of an error (and error element) echo ``echo_text``
+    answer_status: int | None = None  # the HTTP status an error is sent with (200: an error in a success)
     retry_delay: str = "37s"  # RetryInfo on 429
     delay_s: float = 0.0  # sleep before answering at all
     chunk_delay_s: float = 0.0  # sleep between streamed chunks
@@ -409,6 +411,8 @@ class FakeGemini(FakeServer[Behavior]):
             return _json(404, error_object(404, "Method not found.", "NOT_FOUND"))
         body = _loads(recorded.body)
         behavior = self.behavior_for(recorded.prefix, body)
+        if behavior.echo:
+            behavior = behavior.replace(error_message=echo_text(request), error_status=echo_text(request))
         await self.pause(behavior.delay_s)
         refusal = self._refusal(recorded)
         if method in EMBED_METHODS:
@@ -422,7 +426,7 @@ class FakeGemini(FakeServer[Behavior]):
             return _json(200, {"totalTokens": behavior.prompt_tokens, "promptTokensDetails": [
                 {"modality": "TEXT", "tokenCount": behavior.prompt_tokens}]})
         if behavior.status >= 400:
-            return _json(behavior.status, behavior.error())
+            return _json(behavior.answer_status or behavior.status, behavior.error())
         reply = Reply(body, model.removeprefix("models/"), behavior)
         if method == "streamGenerateContent":
             sse = recorded.query.get("alt") == "sse"
@@ -494,8 +498,9 @@ class FakeGemini(FakeServer[Behavior]):
                     return await self.cut(request, response, behavior.cut_mode)
                 if behavior.error_event_after is not None and i >= behavior.error_event_after:
                     code = behavior.error_event_code
-                    error = error_object(code, MESSAGES.get(code, "An internal error has occurred."),
-                                         STATUSES.get(code, "INTERNAL"))
+                    error = error_object(code, behavior.error_message or MESSAGES.get(
+                                         code, "An internal error has occurred."),
+                                         behavior.error_status or STATUSES.get(code, "INTERNAL"))
                     await response.write(element(error, first) + closing(False))
                     await response.write_eof()
                     return response

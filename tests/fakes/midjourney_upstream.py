@@ -51,7 +51,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest
+from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest, echo_text
 from tests.fakes.png import make_png
 
 DEFAULT_SECRET = "mj-secret"
@@ -95,6 +95,10 @@ class Behavior(BehaviorBase):
     remix: bool = False  # the account has remix on: V/pan/reroll/animate wait in MODAL (as enableRemix)
     video_enabled: bool = True  # False: /mj/submit/video answers code 4 "视频功能未启用"
     fetch_unknown: str = "empty"  # an unknown id on fetch: "empty" (MJP-OSS: 200, no body) or "null"
+    # A leaky fork: a refusal's description and properties, and a task's description, failReason and
+    # properties, echo ``echo_text`` (the secret it was given, the URL it was called on, its host, an IP).
+    echo: bool = False
+    echoed: str = ""  # set per request when ``echo`` is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +312,8 @@ class FakeMidjourney(FakeServer[Behavior]):
         body = _body(recorded) if request.method == "POST" else None
         submit = endpoint.startswith(("submit/", "insight-face/"))
         behavior = self.behavior_for(prefix, body) if submit else self._set_behavior(prefix)
+        if behavior.echo:
+            behavior = behavior.replace(echoed=echo_text(request))
         await self.pause(behavior.delay_s)
         if behavior.status >= 400:
             return _raw(behavior.status, behavior.raw_body) if behavior.raw_body else _spring_error(
@@ -647,7 +653,9 @@ class FakeMidjourney(FakeServer[Behavior]):
             task.behavior = behavior
             task.queued = code == 22
             task.started = self._now()
-            task.fail_reason = behavior.fail_reason if behavior.fail else None
+            task.fail_reason = (behavior.echoed or behavior.fail_reason) if behavior.fail else None
+            if behavior.echoed:
+                task.description = behavior.echoed
         if new:
             self._store(task)
         properties = {"discordInstanceId": INSTANCE_ID, "discordChannelId": INSTANCE_ID}
@@ -853,6 +861,9 @@ def _properties(task: _Task, running: bool, done: bool) -> dict[str, Any]:
         properties["progressMessageId"] = _snowflake(task.id, 1)
     if done:
         properties.update(messageId=_snowflake(task.id, 2), messageHash=_hash(task.id), flags=0)
+    if task.behavior.echoed:
+        properties.update(dict.fromkeys(("finalPrompt", "finalZhPrompt", "promptEn", "bannedWord"),
+                                        task.behavior.echoed))
     return properties
 
 
@@ -1018,6 +1029,9 @@ def _refuse_unless_accepted(behavior: Behavior, prompt_en: str) -> None:
     properties: dict[str, Any] = {"discordInstanceId": INSTANCE_ID}
     if code == 24:
         properties = {"promptEn": prompt_en, "bannedWord": "banned"}
+    if behavior.echoed:
+        properties = dict.fromkeys(("promptEn", "bannedWord", "finalPrompt", "discordInstanceId"), behavior.echoed)
+        raise _Refused(code, behavior.echoed, properties=properties)
     raise _Refused(code, REFUSALS.get(code, "参数错误"), properties=properties)
 
 

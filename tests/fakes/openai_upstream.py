@@ -58,7 +58,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.streams import StreamReader
 
-from tests.fakes.fake_server import LoopbackServer
+from tests.fakes.fake_server import LoopbackServer, echo_text
 from tests.fakes.png import make_png
 from tests.fakes.vectors import fake_vector, to_base64
 
@@ -78,6 +78,8 @@ class Behavior:
     error_type: str | None = None  # default: derived from the status
     error_code: str | None = None
     error_param: str | None = None
+    echo: bool = False  # every string field of an error (and in-stream error) echoes ``echo_text``
+    answer_status: int | None = None  # the HTTP status an error is sent with (200: an error in a success)
     delay_s: float = 0.0  # sleep before answering at all (slow upstream)
     chunk_delay_s: float = 0.0  # sleep between streamed events
     content: tuple[str, ...] = ("Bon", "jour", "!")
@@ -408,6 +410,9 @@ def image_stream_body(job: ImageJob, behavior: Behavior) -> bytes:
         frames.append(named(f"{prefix}.completed", done))
     if behavior.cut_after is not None:
         frames = frames[:behavior.cut_after]
+    if behavior.error_event_after is not None:
+        error = orjson.loads(error_payload(behavior))["error"]
+        frames = [*frames[:behavior.error_event_after], named("error", {"type": "error", "error": error})]
     return b"".join(frames)
 
 
@@ -603,7 +608,7 @@ class FakeOpenAI(LoopbackServer):
             body = recorded.json()
         except orjson.JSONDecodeError:
             body = None
-        behavior = self._behavior_for(recorded.prefix, body)
+        behavior = _echoed(self._behavior_for(recorded.prefix, body), request)
         if behavior.delay_s:
             await asyncio.sleep(behavior.delay_s)
         headers = {"x-request-id": "req_upstream_fake", "openai-version": "2020-10-01",
@@ -612,7 +617,7 @@ class FakeOpenAI(LoopbackServer):
             bad = Behavior(status=400, error_message="We could not parse the JSON body of your request.")
             return web.Response(status=400, body=error_payload(bad), content_type="application/json", headers=headers)
         if behavior.status >= 400:
-            return web.Response(status=behavior.status, body=error_payload(behavior),
+            return web.Response(status=behavior.answer_status or behavior.status, body=error_payload(behavior),
                                 content_type="application/json", headers=headers)
         if body.get("stream") is True and behavior.raw_events is not None:
             return await self._raw_stream(request, behavior, headers)
@@ -629,7 +634,7 @@ class FakeOpenAI(LoopbackServer):
             body = recorded.json()
         except orjson.JSONDecodeError:
             body = None
-        behavior = self._behavior_for(recorded.prefix, body)
+        behavior = _echoed(self._behavior_for(recorded.prefix, body), request)
         if behavior.delay_s:
             await asyncio.sleep(behavior.delay_s)
         headers = {"x-request-id": "req_upstream_fake", "openai-version": "2020-10-01"}
@@ -637,7 +642,7 @@ class FakeOpenAI(LoopbackServer):
             bad = Behavior(status=400, error_message="'input' is a required property", error_param="input")
             return web.Response(status=400, body=error_payload(bad), content_type="application/json", headers=headers)
         if behavior.status >= 400:
-            return web.Response(status=behavior.status, body=error_payload(behavior),
+            return web.Response(status=behavior.answer_status or behavior.status, body=error_payload(behavior),
                                 content_type="application/json", headers=headers)
         if behavior.raw_body is not None:
             return web.Response(body=behavior.raw_body.encode(), content_type="application/json", headers=headers)
@@ -650,7 +655,7 @@ class FakeOpenAI(LoopbackServer):
             body = recorded.json()
         except orjson.JSONDecodeError:
             body = None
-        behavior = self._behavior_for(recorded.prefix, body)
+        behavior = _echoed(self._behavior_for(recorded.prefix, body), request)
         await asyncio.sleep(behavior.delay_s)
         if not isinstance(body, dict):
             bad = Behavior(status=400, error_message="We could not parse the JSON body of your request.")
@@ -671,7 +676,7 @@ class FakeOpenAI(LoopbackServer):
             with self._lock:
                 self._forms.append(form)
         marker = _loads_marker(form.fields.get("x_fake")) if form is not None else None
-        behavior = self._behavior_for(recorded.prefix, {"x_fake": marker})
+        behavior = _echoed(self._behavior_for(recorded.prefix, {"x_fake": marker}), request)
         await asyncio.sleep(behavior.delay_s)
         if form is None:
             message = ("We could not parse the multipart/form-data body of your request." if multipart else
@@ -688,7 +693,7 @@ class FakeOpenAI(LoopbackServer):
         if problem is not None:
             return _json_response(400, error_payload(problem))
         if behavior.status >= 400:
-            return _json_response(behavior.status, error_payload(behavior))
+            return _json_response(behavior.answer_status or behavior.status, error_payload(behavior))
         if behavior.raw_body is not None:
             return _json_response(200, behavior.raw_body.encode())
         if job.streaming and is_gpt_image(job.model):
@@ -768,6 +773,14 @@ class FakeOpenAI(LoopbackServer):
         if transport is not None:
             transport.abort()  # no terminating chunk: the reader sees an incomplete body
         return response
+
+
+def _echoed(behavior: Behavior, request: web.Request) -> Behavior:
+    """With ``echo``: the error's every string field says what ``echo_text`` says."""
+    if not behavior.echo:
+        return behavior
+    text = echo_text(request)
+    return behavior.replace(error_message=text, error_type=text, error_param=text, error_code=text)
 
 
 _HEADERS = {"x-request-id": "req_upstream_fake", "openai-version": "2020-10-01", "openai-processing-ms": "12"}

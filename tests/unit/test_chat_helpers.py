@@ -13,6 +13,7 @@ from relaygate.dialects.openai.adapter import text_of as _completion_text
 from relaygate.dialects.openai.errors import error_body, parse_upstream_error, stream_error_frame
 from relaygate.errors import InvalidRequest, UpstreamError, scrub
 from relaygate.relay.chat import _max_output_tokens, _wants_usage
+from relaygate.scrub import NO_CHANNEL
 
 
 def upstream_body(raw: bytes, upstream_model: str, stream: bool = False) -> bytes:
@@ -95,7 +96,7 @@ def test_scrub_bounds_the_length() -> None:
 def test_parse_upstream_error_keeps_the_fields_and_scrubs_the_message() -> None:
     body = orjson.dumps({"error": {"message": "bad temperature at http://10.0.0.1/v1", "type": "invalid_request_error",
                                    "param": "temperature", "code": "invalid_value"}})
-    error = parse_upstream_error(400, body)
+    error = parse_upstream_error(400, body, NO_CHANNEL)
     assert (error.status, error.code, error.param, error.error_type) == (400, "invalid_value", "temperature",
                                                                         "invalid_request_error")
     assert error.message == "bad temperature at [redacted]"
@@ -106,7 +107,7 @@ def test_parse_upstream_error_keeps_the_fields_and_scrubs_the_message() -> None:
 
 @pytest.mark.parametrize("body", [b"", b"<html>nginx</html>", b"[]", b'{"error": 5}', b'{"detail": "x"}'])
 def test_parse_upstream_error_of_odd_bodies(body: bytes) -> None:
-    error = parse_upstream_error(422, body)
+    error = parse_upstream_error(422, body, NO_CHANNEL)
     assert (error.status, error.code, error.message) == (422, "upstream_rejected", "upstream answered HTTP 422")
 
 

@@ -93,7 +93,9 @@ class Finish:
 @dataclass(frozen=True, slots=True)
 class StreamError:
     """An error after the stream started. ``kind`` uses ``GatewayError.kind`` words (``overloaded``,
-    ``rate_limit``, ``invalid_request``, ``server_error``...). The message is already scrubbed."""
+    ``rate_limit``, ``invalid_request``, ``server_error``...). The message is the upstream's, as it
+    said it: the relay's ``TranslatingTap`` scrubs it with the channel's scrubber before any client
+    dialect encodes it."""
 
     message: str
     kind: str = "server_error"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 
 def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
@@ -46,3 +48,11 @@ def merge_missing(target: dict[str, Any], extra: Mapping[str, Any]) -> dict[str,
     for key, value in extra.items():
         target.setdefault(key, value)
     return target
+
+
+def loads_or_none(payload: bytes) -> Any:
+    """The parsed JSON, or None when the bytes are empty or not JSON (an upstream's broken answer)."""
+    try:
+        return orjson.loads(payload) if payload else None
+    except orjson.JSONDecodeError:
+        return None

@@ -16,6 +16,7 @@ from relaygate.core.embeddings import EmbeddingsRequest, EmbeddingsResponse
 from relaygate.core.stream import StreamEvent
 from relaygate.core.usage import Usage
 from relaygate.errors import GatewayError, UpstreamRejected
+from relaygate.scrub import Scrubber
 
 
 class StreamDecoder(Protocol):
@@ -72,14 +73,15 @@ class Dialect:
     stream_decoder: Callable[[], StreamDecoder]
     stream_encoder: Callable[[str, bool], StreamEncoder]  # client's model name, include usage
     sse_framing: Callable[[], Framing]
-    passthrough_tap: Callable[[bool], PassthroughTap]  # client wants usage
+    passthrough_tap: Callable[[bool, Scrubber], PassthroughTap]  # client wants usage, the channel's scrubber
     passthrough_body: Callable[[dict[str, Any], bytes, str, bool, bool], bytes]
     # ^ body, raw bytes, upstream model, stream, client wants usage → the bytes to send upstream
     usage_of: Callable[[Any], Usage | None]  # a parsed non-stream response
     text_of: Callable[[Any], str]  # a parsed non-stream response's generated text
     upstream_done: Callable[[str | None, bytes], bool]  # an upstream SSE event that ends the stream
     urls_to_fetch: Callable[[ChatRequest], list[str]]  # media the upstream cannot read by URL
-    parse_upstream_error: Callable[[int, bytes], UpstreamRejected]
+    parse_upstream_error: Callable[[int, bytes, Scrubber], UpstreamRejected]  # status, body, the channel's scrubber
+    error_status: Callable[[Any], int | None]  # the status of an error answered with HTTP 200, else None
     error_body: Callable[[GatewayError, str], tuple[int, bytes]]  # error, request id → status, body
     stream_error_frame: Callable[[GatewayError, str], bytes]
 
@@ -101,4 +103,5 @@ class EmbeddingsDialect:
     passthrough_body: Callable[[dict[str, Any], bytes, str], bytes]  # body, raw bytes, upstream model
     usage_of: Callable[[Any], Usage | None]  # a parsed answer's own usage report, if any
     takes_token_ids: bool  # False: token-id inputs are decoded to text before a request in this dialect
-    parse_upstream_error: Callable[[int, bytes], UpstreamRejected]
+    parse_upstream_error: Callable[[int, bytes, Scrubber], UpstreamRejected]
+    error_status: Callable[[Any], int | None]  # the status of an error answered with HTTP 200, else None

@@ -92,6 +92,10 @@ class EmbeddingsRelay:
     async def _complete(self, call: Call, bodies: _Bodies, channel: ChannelRecord, upstream: EmbeddingsDialect,
                         payload: bytes, content_type: str) -> JsonResult | Failure:
         parsed = loads_or_none(payload)
+        refused = self._exchange.error_answer(channel, upstream.error_status, upstream.parse_upstream_error, parsed,
+                                              payload)
+        if refused is not None:
+            return refused
         if not isinstance(parsed, dict):
             return self._broken(channel)
         if upstream is bodies.client:

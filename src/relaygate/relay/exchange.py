@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from relaygate.billing.rules import EndReason
+from relaygate.core.wire import loads_or_none as loads_or_none  # the relays' one JSON reader
 from relaygate.dialects.base import Dialect, PassthroughTap
 from relaygate.errors import GatewayError, RateLimited, UpstreamError, UpstreamRejected, UpstreamTimeout
 from relaygate.providers.base import (
@@ -31,9 +32,13 @@ from relaygate.relay.meter import Meter
 from relaygate.relay.translate import TranslatingTap, response_text
 from relaygate.routing.health import HealthBook
 from relaygate.routing.records import ChannelRecord
+from relaygate.scrub import Scrubber
 from relaygate.storage.recorder import RecorderError
 
 _ERROR_BODY_LIMIT = 64 * 1024
+
+# Reads an upstream's error answer (status, body) into a client's error, with the channel's scrubber.
+ParseError = Callable[[int, bytes, Scrubber], UpstreamRejected]
 
 
 class AccountingUnavailable(GatewayError):
@@ -97,7 +102,7 @@ class Exchange:
         return await self._complete(call, channel, leg, response)
 
     async def send(self, channel: ChannelRecord, transport: Transport, request: UpstreamRequest,
-                   parse_error: Callable[[int, bytes], UpstreamRejected]) -> UpstreamResponse | Failure:
+                   parse_error: ParseError) -> UpstreamResponse | Failure:
         """The upstream's response when its status is a success; else why the attempt failed (an upstream
         4xx the client can fix is read with ``parse_error``, the upstream dialect's)."""
         try:
@@ -126,13 +131,17 @@ class Exchange:
         self._health.failure(channel.id)
         return Failure(error, reason)
 
-    async def _refused(self, channel: ChannelRecord, parse_error: Callable[[int, bytes], UpstreamRejected],
-                       response: UpstreamResponse) -> Failure:
+    async def _refused(self, channel: ChannelRecord, parse_error: ParseError, response: UpstreamResponse) -> Failure:
         try:
             raw = await response.read(_ERROR_BODY_LIMIT)
         except (UpstreamBodyTooLarge, UpstreamConnectError, UpstreamReadTimeout):
             raw = b""
-        status = response.status
+        return self.refusal(channel, parse_error, response.status, raw)
+
+    def refusal(self, channel: ChannelRecord, parse_error: ParseError, status: int, raw: bytes) -> Failure:
+        """Why an upstream's error answer failed the attempt: rate limits, 5xx and refused credentials in
+        relaygate's words (the next candidate may do better), any other 4xx rebuilt from its fields with
+        the channel's scrubber. Also for an error answered with HTTP 200 (``status`` is the one it names)."""
         if status == 429:
             return self._failed(channel, RateLimited("The upstream is rate limiting; try again shortly.",
                                                      code="upstream_rate_limited"), EndReason.UPSTREAM_ERROR)
@@ -144,7 +153,16 @@ class Exchange:
                                                        "channel.", code="upstream_auth_failed"),
                                 EndReason.UPSTREAM_ERROR)
         self._health.success(channel.id)
-        return Failure(parse_error(status, raw), EndReason.REJECTED)
+        return Failure(parse_error(status, raw, channel.scrubber), EndReason.REJECTED)
+
+    def error_answer(self, channel: ChannelRecord, error_status: Callable[[Any], int | None], parse_error: ParseError,
+                     parsed: Any, raw: bytes) -> Failure | None:
+        """An upstream that answered an error with HTTP 200: the failure its error stands for (never the
+        body as a success); None when ``parsed`` is a real answer."""
+        status = error_status(parsed)
+        if status is None:
+            return None
+        return self.refusal(channel, parse_error, status if 400 <= status <= 599 else 500, raw)
 
     # --- a whole answer -----------------------------------------------------------------------
 
@@ -155,6 +173,10 @@ class Exchange:
             return payload
         call.first_byte_at = time.monotonic()
         parsed = loads_or_none(payload)
+        refused = self.error_answer(channel, leg.upstream.error_status, leg.upstream.parse_upstream_error, parsed,
+                                    payload)
+        if refused is not None:
+            return refused
         if leg.translating:
             if not isinstance(parsed, dict):
                 return self._failed(channel, UpstreamError("The upstream's answer was not valid JSON."),
@@ -195,9 +217,10 @@ class Exchange:
         call.first_byte_at = time.monotonic()
         tap: PassthroughTap | TranslatingTap
         if leg.translating:
-            tap = TranslatingTap(leg.upstream, leg.client, model=call.model, include_usage=client_wants_usage)
+            tap = TranslatingTap(leg.upstream, leg.client, model=call.model, include_usage=client_wants_usage,
+                                 scrubber=channel.scrubber)
         else:
-            tap = leg.client.passthrough_tap(client_wants_usage)
+            tap = leg.client.passthrough_tap(client_wants_usage, channel.scrubber)
         return StreamResult(self._stream(call, leg, response, chunks, first, tap))
 
     async def _stream(self, call: Call, leg: Leg, response: UpstreamResponse, chunks: AsyncIterator[bytes],
@@ -265,11 +288,3 @@ def _error_frame(leg: Leg, tap: PassthroughTap | TranslatingTap, error: GatewayE
     if isinstance(tap, TranslatingTap):
         return tap.error_frame(error, request_id)
     return leg.client.stream_error_frame(error, request_id)
-
-
-def loads_or_none(payload: bytes) -> Any:
-    """The parsed JSON, or None when the bytes are not JSON (an upstream's broken answer)."""
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None

@@ -26,15 +26,17 @@ from relaygate.core.usage import Usage
 from relaygate.dialects.gemini.images import openai_images_usage
 from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.errors import parse_upstream_error as openai_error
+from relaygate.dialects.openai.errors import scrubbed_error
 from relaygate.errors import UpstreamError
 from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout, UpstreamResponse
 from relaygate.providers.registry import images_provider_for, provider_for
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Failure, StreamResult, broken_stream_error
+from relaygate.relay.exchange import AccountingUnavailable, Failure, StreamResult, broken_stream_error, loads_or_none
 from relaygate.relay.failover import settled, try_in_order
 from relaygate.relay.images import ImagesRelay, Made, bill_for, estimated_usage, openai_usage
 from relaygate.relay.multipart import ImageForm
 from relaygate.routing.records import ChannelRecord
+from relaygate.scrub import Scrubber
 from relaygate.sse import SSEDecoder, named_frame
 from relaygate.storage.recorder import RecorderError
 
@@ -49,8 +51,9 @@ class ImageStreamTap:
     """Forwards events as they come; keeps the latest ``*.completed`` event back until the next event
     or the end, counting images and reading usage."""
 
-    def __init__(self) -> None:
+    def __init__(self, scrubber: Scrubber) -> None:
         self._decoder = SSEDecoder()
+        self._scrubber = scrubber
         self._held = b""
         self.images = 0
         self.usage: Usage | None = None
@@ -82,10 +85,19 @@ class ImageStreamTap:
             else:
                 if name == "error" or event.data.startswith(b'{"error"'):
                     self.error = True
-                out.append(event.frame())
+                    out.append(self._error_frame(event.data))
+                else:
+                    out.append(event.frame())
         if out:
             self.delivered = True
         return b"".join(out)
+
+
+    def _error_frame(self, data: bytes) -> bytes:
+        """The upstream's error event rebuilt from its known fields, scrubbed (never passed as it came)."""
+        parsed = loads_or_none(data)
+        error = parsed.get("error", parsed) if isinstance(parsed, dict) else {}
+        return named_frame("error", orjson.dumps({"type": "error", "error": scrubbed_error(error, self._scrubber)}))
 
 
 class ImageStreams:
@@ -131,11 +143,11 @@ class ImageStreams:
             return Failure(UpstreamError("The upstream closed the stream before answering."), EndReason.UPSTREAM_ERROR)
         self._relay.services.health.success(channel.id)
         call.first_byte_at = time.monotonic()
-        return StreamResult(self._forward(call, job, response, chunks, first))
+        return StreamResult(self._forward(call, job, response, chunks, first, channel.scrubber))
 
     async def _forward(self, call: Call, job: ImageJob, response: UpstreamResponse, chunks: AsyncIterator[bytes],
-                       first: bytes) -> AsyncIterator[bytes]:
-        tap = ImageStreamTap()
+                       first: bytes, scrubber: Scrubber) -> AsyncIterator[bytes]:
+        tap = ImageStreamTap(scrubber)
         try:
             out = tap.feed(first)
             if out:

@@ -26,6 +26,7 @@ from relaygate.billing.rules import EndReason
 from relaygate.billing.tokenizer import count_text
 from relaygate.core.images import ImageJob, ImageOperation
 from relaygate.core.usage import Usage
+from relaygate.dialects.gemini.errors import error_status as gemini_error_status
 from relaygate.dialects.gemini.errors import parse_upstream_error as gemini_error
 from relaygate.dialects.gemini.images import (
     NO_IMAGE,
@@ -36,13 +37,14 @@ from relaygate.dialects.gemini.images import (
     openai_images_response,
     sum_usage,
 )
+from relaygate.dialects.openai.errors import error_status as openai_error_status
 from relaygate.dialects.openai.errors import parse_upstream_error as openai_error
 from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamError, UpstreamRejected
 from relaygate.providers.base import ImagePayload, ImagesProvider, Transport, UpstreamRequest
 from relaygate.providers.registry import images_provider_for, provider_for
 from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult, loads_or_none
+from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult, ParseError, loads_or_none
 from relaygate.relay.failover import settled, try_in_order
 from relaygate.relay.meter import Meter
 from relaygate.relay.multipart import ImageForm
@@ -154,6 +156,9 @@ class ImagesRelay:
 
     def made_from_json(self, channel: ChannelRecord, body: bytes) -> Made | Failure:
         parsed = loads_or_none(body)
+        refused = self._exchange.error_answer(channel, openai_error_status, openai_error, parsed, body)
+        if refused is not None:
+            return refused
         data = parsed.get("data") if isinstance(parsed, dict) else None
         if not isinstance(data, list) or not data:
             return self._broken(channel, "The upstream's answer was not an images response.")
@@ -192,14 +197,18 @@ class ImagesRelay:
         if isinstance(body, Failure):
             return body
         parsed = loads_or_none(body)
+        refused = self._exchange.error_answer(channel, gemini_error_status, gemini_error, parsed, body)
+        if refused is not None:
+            return refused
         if not isinstance(parsed, dict):
             return self._broken(channel, "The upstream's answer was not valid JSON.")
         result = gemini_images_response(parsed)
         if not result.images:
             reason = result.blocked_reason or NO_IMAGE
             if result.content_filtered:
-                return Failure(UpstreamRejected(400, f"The model refused to make this image ({reason}); change the "
-                                                "prompt.", code="content_policy_violation", param="prompt",
+                return Failure(UpstreamRejected(400, channel.scrubber, message=f"The model refused to make this "
+                                                f"image ({reason}); change the prompt.",
+                                                code="content_policy_violation", param="prompt",
                                                 error_type="invalid_request_error"), EndReason.REJECTED)
             return self._broken(channel, f"The model answered without an image ({reason}).")
         return result
@@ -216,7 +225,7 @@ class ImagesRelay:
         return request
 
     async def _fetch(self, channel: ChannelRecord, transport: Transport, request: UpstreamRequest,
-                     parse_error: Any) -> bytes | Failure:
+                     parse_error: ParseError) -> bytes | Failure:
         response = await self._exchange.send(channel, transport, request, parse_error)
         if isinstance(response, Failure):
             return response

@@ -33,7 +33,13 @@ from relaygate.dialects.midjourney import codes
 from relaygate.dialects.midjourney.errors import upstream_http_status
 from relaygate.dialects.midjourney.pricing import DEFAULT_PRICES_USD
 from relaygate.dialects.midjourney.requests import Endpoint, MjSubmit
-from relaygate.dialects.midjourney.task import client_task, filtered_properties, rewrite_media, submit_result
+from relaygate.dialects.midjourney.task import (
+    client_task,
+    filtered_properties,
+    rewrite_media,
+    scrubbed_task,
+    submit_result,
+)
 from relaygate.errors import (
     GatewayError,
     InsufficientQuota,
@@ -53,6 +59,7 @@ from relaygate.relay.meter import Meter
 from relaygate.relay.services import Services
 from relaygate.relay.signed_media import SignedLinks
 from relaygate.routing.records import ChannelRecord
+from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.storage.recorder import RecorderError
 from relaygate.tasks import store
 from relaygate.tasks.store import Row
@@ -75,15 +82,16 @@ _ACCEPTED = (codes.SUCCESS, codes.EXISTED, codes.IN_QUEUE)
 
 
 class MjRefused(UpstreamRejected):
-    """The upstream refused a submit with its own result code: relayed as it said it, unbilled."""
+    """The upstream refused a submit with its own result code: relayed as it said it (its description and
+    properties scrubbed with the channel's scrubber), unbilled."""
 
-    def __init__(self, status: int, answer: Mapping[str, Any]) -> None:
+    def __init__(self, status: int, answer: Mapping[str, Any], scrubber: Scrubber) -> None:
         description = answer.get("description")
-        super().__init__(status, description if isinstance(description, str) else "The upstream refused the task.",
-                         code="upstream_refused", param=None, error_type=None)
+        super().__init__(status, scrubber, message=description if isinstance(description, str) and description
+                         else "The upstream refused the task.", code="upstream_refused")
         raw_code = answer.get("code")
-        self.answer = submit_result(raw_code if isinstance(raw_code, int) else codes.FAILURE,
-                                    self.args[0], None, filtered_properties(answer.get("properties")))
+        self.answer = submit_result(raw_code if isinstance(raw_code, int) else codes.FAILURE, self.message, None,
+                                    _properties(answer, scrubber))
 
 
 @dataclass(slots=True)
@@ -210,8 +218,8 @@ class MidjourneyRelay:
             return _Accepted(answer)
         if code == codes.NOT_FOUND and parent is None:  # "no account instance": another channel may have one
             self._services.health.failure(channel.id)
-            return Failure(MjRefused(503, answer), EndReason.UPSTREAM_ERROR)
-        return Failure(MjRefused(upstream_http_status(code), answer), EndReason.REJECTED)
+            return Failure(MjRefused(503, answer, channel.scrubber), EndReason.UPSTREAM_ERROR)
+        return Failure(MjRefused(upstream_http_status(code), answer, channel.scrubber), EndReason.REJECTED)
 
     def _upstream_body(self, submit: MjSubmit, parent: Row | None, channel: ChannelRecord) -> dict[str, Any]:
         body = dict(submit.body)
@@ -256,8 +264,9 @@ class MidjourneyRelay:
             await self._meter.finish(call, EndReason.DONE, status=200, delivered=True)
         except RecorderError as exc:
             raise AccountingUnavailable("The request could not be accounted for; it was not billed.") from exc
-        return Answer(200, submit_result(codes.SUCCESS, _description(answer), answer.get("result"),
-                                         filtered_properties(answer.get("properties"))))
+        scrubber = _scrubber_of(call.channel)
+        return Answer(200, submit_result(codes.SUCCESS, _description(answer, scrubber), answer.get("result"),
+                                         _properties(answer, scrubber)))
 
     async def _store(self, call: Call, submit: MjSubmit, parent: Row | None, answer: dict[str, Any], amount: int,
                      mode: str | None) -> Answer:
@@ -294,8 +303,9 @@ class MidjourneyRelay:
         if call.reservation is not None:
             self._services.ledger.charge_committed(call.reservation, amount)
         call.finished = True  # accounted by the task's record when it ends
-        return Answer(200, submit_result(codes.EXISTED if modal else codes.SUCCESS, _description(answer), task_id,
-                                         filtered_properties(properties)))
+        return Answer(200, submit_result(codes.EXISTED if modal else codes.SUCCESS,
+                                         _description(answer, channel.scrubber), task_id,
+                                         _properties(answer, channel.scrubber)))
 
     async def _insert(self, call: Call, submit: MjSubmit, parent: Row | None, upstream_id: str, status: str,
                       amount: int, mode: str | None, now: int) -> str:
@@ -336,13 +346,17 @@ class MidjourneyRelay:
     def render(self, task: Row, origin: str | None) -> dict[str, Any]:
         """The task as its owner sees it; media links signed when the channel proxies them."""
         request = task["request"] or {}
-        shown = client_task(task["result"], task_id=task["id"], action=task["action"], status=task["status"],
+        channel = self._services.snapshots.current.channels.get(task["channel_id"] or -1)
+        # Scrubbed when stored too; again here for what was stored before, and for a channel's new secrets.
+        scrubber = _scrubber_of(channel)
+        result = scrubbed_task(task["result"], scrubber) if task["result"] else None
+        fail_reason = scrubber.text(task["fail_reason"]) if task["fail_reason"] else None
+        shown = client_task(result, task_id=task["id"], action=task["action"], status=task["status"],
                             progress=task["progress"], submit_ms=task["submit_ms"], start_ms=task["start_ms"],
-                            finish_ms=task["finish_ms"], fail_reason=task["fail_reason"],
+                            finish_ms=task["finish_ms"], fail_reason=fail_reason,
                             prompt=request.get("prompt"), parent_id=request.get("parent_id"), image_url=None)
         if not shown.get("state") and request.get("state"):
             shown["state"] = request["state"]  # the client's own, when the upstream does not echo it
-        channel = self._services.snapshots.current.channels.get(task["channel_id"] or -1)
         base = self._services.settings.public_url or origin
         if channel is not None and option(channel, "image_proxy") and base:
             root = base.rstrip("/")
@@ -369,8 +383,9 @@ class MidjourneyRelay:
         answer = loads_or_none(payload)
         if not isinstance(answer, dict):
             raise UpstreamError("The upstream's answer was not a Midjourney result.")
-        return Answer(200, submit_result(int(answer.get("code") or codes.FAILURE), _description(answer),
-                                         answer.get("result"), filtered_properties(answer.get("properties"))))
+        return Answer(200, submit_result(int(answer.get("code") or codes.FAILURE),
+                                         _description(answer, channel.scrubber), answer.get("result"),
+                                         _properties(answer, channel.scrubber)))
 
     def media_url(self, task: Row, media: str) -> str | None:
         """The upstream URL behind one of a task's media names (as ``rewrite_media`` names them)."""
@@ -386,18 +401,26 @@ def new_task_id(now_ms: int) -> str:
     return f"{now_ms}{int.from_bytes(os.urandom(3), 'big') % 1_000_000:06d}"
 
 
-def _refusal(status: int, raw: bytes) -> UpstreamRejected:
+def _refusal(status: int, raw: bytes, scrubber: Scrubber) -> UpstreamRejected:
     """An upstream 4xx: a proxy's own submit result when it sent one, else a plain refusal."""
     answer = loads_or_none(raw)
     if isinstance(answer, dict) and isinstance(answer.get("code"), int):
-        return MjRefused(status, answer)
-    return UpstreamRejected(status, f"The upstream refused the request (HTTP {status}).", code=None, param=None,
-                            error_type=None)
+        return MjRefused(status, answer, scrubber)
+    return UpstreamRejected(status, scrubber, message=f"The upstream refused the request (HTTP {status}).")
 
 
-def _description(answer: Mapping[str, Any]) -> str:
+def _description(answer: Mapping[str, Any], scrubber: Scrubber) -> str:
     value = answer.get("description")
-    return value if isinstance(value, str) else ""
+    return scrubber.text(value) if isinstance(value, str) else ""
+
+
+def _properties(answer: Mapping[str, Any], scrubber: Scrubber) -> dict[str, Any]:
+    """The allowed ``properties`` of an upstream answer, their strings scrubbed of the channel's secrets."""
+    return dict(scrubber.deep(filtered_properties(answer.get("properties"))))
+
+
+def _scrubber_of(channel: ChannelRecord | None) -> Scrubber:
+    return channel.scrubber if channel is not None else NO_CHANNEL
 
 
 def _now_ms() -> int:

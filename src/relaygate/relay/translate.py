@@ -25,12 +25,15 @@ from relaygate.core.stream import (
 from relaygate.core.usage import Usage
 from relaygate.dialects.base import Dialect
 from relaygate.errors import GatewayError
+from relaygate.scrub import Scrubber
 from relaygate.sse import SSEDecoder, SSEEvent
 
 
 class TranslatingTap:
-    def __init__(self, upstream: Dialect, client: Dialect, *, model: str, include_usage: bool) -> None:
+    def __init__(self, upstream: Dialect, client: Dialect, *, model: str, include_usage: bool,
+                 scrubber: Scrubber) -> None:
         self._upstream = upstream
+        self._scrubber = scrubber
         self._sse = SSEDecoder()
         self._decoder = upstream.stream_decoder()
         self._client = client
@@ -88,6 +91,8 @@ class TranslatingTap:
     def _encode(self, events: list[StreamEvent]) -> bytes:
         out: list[bytes] = []
         for event in events:
+            if isinstance(event, StreamError):  # the upstream's words: scrubbed here, for every pair
+                event = StreamError(self._scrubber.text(event.message), event.kind)
             self._note(event)
             for name, payload in self._encoder.feed(event):
                 frame = self._framing.frame(name, payload)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relaygate.core.patterns import is_pattern, matches
+from relaygate.scrub import Scrubber
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,11 @@ class ChannelRecord:
     weight: int = 1
     enabled: bool = True
     options: Mapping[str, Any] = field(default_factory=dict)
+    # What every upstream string passes through on its way to a client (built once, with the record).
+    scrubber: Scrubber = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scrubber", Scrubber.for_channel(self.api_key, self.base_url, self.options))
 
     def serves(self, model: str) -> bool:
         return any(matches(pattern, model) for pattern in self.models) or model in self.model_map

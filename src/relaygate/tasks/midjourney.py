@@ -25,12 +25,14 @@ import orjson
 
 from relaygate.billing.rules import EndReason
 from relaygate.dialects.midjourney.codes import FINAL_STATUSES, status_rank
+from relaygate.dialects.midjourney.task import scrubbed_task
 from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout
 from relaygate.providers.registry import midjourney_provider
 from relaygate.relay.call import Call
 from relaygate.relay.midjourney import KIND, SURFACE, MidjourneyRelay
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
+from relaygate.scrub import NO_CHANNEL
 from relaygate.tasks import store
 from relaygate.tasks.engine import TaskEngine, now_ms, process_owner, task_call
 from relaygate.tasks.store import Lease, Row
@@ -136,7 +138,10 @@ class MidjourneyTasks:
     # --- applying what the upstream says ------------------------------------------------------------
 
     async def apply(self, task: Row, upstream: dict[str, Any]) -> None:
-        """Take an upstream task object (from a poll or a callback) into the task, if it moves it on."""
+        """Take an upstream task object (from a poll or a callback) into the task, if it moves it on. It is
+        scrubbed with its channel's scrubber first: what is stored is what a client may see."""
+        channel = self._services.snapshots.current.channels.get(task["channel_id"] or -1)
+        upstream = scrubbed_task(upstream, channel.scrubber if channel is not None else NO_CHANNEL)
         status = upstream.get("status")
         if not isinstance(status, str) or not status:
             return

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from relaygate.core.usage import Usage
-from relaygate.dialects.anthropic.errors import error_body, parse_upstream_error, stream_error_frame
+from relaygate.dialects.anthropic.errors import error_body, error_status, parse_upstream_error, stream_error_frame
 from relaygate.dialects.anthropic.request import (
     anthropic_request_to_core,
     anthropic_urls_to_fetch,
@@ -17,6 +17,7 @@ from relaygate.dialects.anthropic.response import anthropic_response_to_core, co
 from relaygate.dialects.anthropic.shared import usage_from_anthropic
 from relaygate.dialects.anthropic.stream import anthropic_stream_to_core, core_stream_to_anthropic
 from relaygate.dialects.base import Dialect, PassthroughTap
+from relaygate.scrub import Scrubber
 
 
 class AnthropicFraming:
@@ -59,10 +60,10 @@ def text_of(parsed: Any) -> str:
     return "".join(texts)
 
 
-def _tap(client_wants_usage: bool) -> PassthroughTap:
+def _tap(client_wants_usage: bool, scrubber: Scrubber) -> PassthroughTap:
     from relaygate.dialects.anthropic.stream_tap import AnthropicStreamTap
 
-    tap: PassthroughTap = AnthropicStreamTap(client_wants_usage=client_wants_usage)
+    tap: PassthroughTap = AnthropicStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber)
     return tap
 
 
@@ -82,6 +83,7 @@ ANTHROPIC = Dialect(
     upstream_done=lambda name, data: name == "message_stop",
     urls_to_fetch=anthropic_urls_to_fetch,
     parse_upstream_error=parse_upstream_error,
+    error_status=error_status,
     error_body=error_body,
     stream_error_frame=stream_error_frame,
 )

@@ -10,8 +10,10 @@ from typing import Any
 
 import orjson
 
+from relaygate.core.wire import loads_or_none
 from relaygate.dialects.anthropic.shared import ERROR_KIND_IN, ERROR_KIND_OUT
-from relaygate.errors import GatewayError, UpstreamRejected, scrub
+from relaygate.errors import GatewayError, UpstreamRejected
+from relaygate.scrub import Scrubber
 
 _BY_STATUS = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
               403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
@@ -43,22 +45,32 @@ def stream_error_frame(error: GatewayError, request_id: str) -> bytes:
     return b"event: error\ndata: " + orjson.dumps(error_payload(error, request_id)) + b"\n\n"
 
 
-def parse_upstream_error(status: int, body: bytes) -> UpstreamRejected:
-    """An Anthropic upstream's 4xx as a relayable error with a scrubbed message."""
+def parse_upstream_error(status: int, body: bytes, scrubber: Scrubber) -> UpstreamRejected:
+    """An Anthropic upstream's error answer as a relayable error, rebuilt from its message (scrubbed)."""
     message, error_kind = f"upstream answered HTTP {status}", None
-    try:
-        parsed: Any = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = loads_or_none(body)
     err = parsed.get("error") if isinstance(parsed, dict) else None
     if isinstance(err, dict):
         if isinstance(err.get("message"), str) and err["message"]:
-            message = scrub(err["message"])
-        if isinstance(err.get("type"), str):
-            error_kind = err["type"]
+            message = err["message"]
+        error_kind = err.get("type")
     # Anthropic's error type is not another dialect's: it travels as the neutral kind, which each client
     # dialect renders in its own words (this one's ``error_type`` maps it back).
-    rejected = UpstreamRejected(status, message, code=None, param=None, error_type=None)
-    if error_kind in ERROR_KIND_IN:
-        rejected.kind = ERROR_KIND_IN[error_kind]
-    return rejected
+    kind = ERROR_KIND_IN.get(error_kind) if isinstance(error_kind, str) else None
+    return UpstreamRejected(status, scrubber, message=message, kind=kind)
+
+
+# The HTTP status of each error type (spec/anthropic.md §5).
+_STATUS_OF = {"invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
+              "permission_error": 403, "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
+              "api_error": 500, "timeout_error": 504, "overloaded_error": 529}
+
+
+def error_status(parsed: Any) -> int | None:
+    """The HTTP status of an error (``{"type": "error", ...}``) that an upstream answered with HTTP 200;
+    None when ``parsed`` is not one. An unknown error type is the upstream's failure (500)."""
+    if not isinstance(parsed, dict) or parsed.get("type") != "error":
+        return None
+    err = parsed.get("error")
+    error_kind = err.get("type") if isinstance(err, dict) else None
+    return _STATUS_OF.get(error_kind, 500) if isinstance(error_kind, str) else 500

@@ -37,7 +37,6 @@ from relaygate.dialects.anthropic.shared import (
     stop_reason_out,
     usage_from_anthropic,
 )
-from relaygate.errors import scrub
 
 _NEUTRAL_BLOCKS = frozenset({"text", "thinking", "tool_use", "redacted_thinking"})
 
@@ -78,7 +77,7 @@ class AnthropicStreamToCore:
         if kind == "error":
             error = as_dict(event.get("error"))
             kind_out = ERROR_KIND_IN.get(str(error.get("type")), "server_error")
-            return [StreamError(scrub(str(error.get("message") or "upstream error")), kind_out)]
+            return [StreamError(str(error.get("message") or "upstream error"), kind_out)]
         return []  # ping, and event types newer than this converter
 
     def close(self) -> list[StreamEvent]:

@@ -1,7 +1,7 @@
 """A light tap on an Anthropic Messages stream that is being passed through.
 
 It forwards the upstream's events as they are (spec/anthropic.md §4), except two documented edits: an
-``error`` event is re-written with its message scrubbed (no upstream URL, address or key), and the
+``error`` event is rebuilt from its type and message, both scrubbed (no upstream URL, address or key), and the
 ``message_stop`` event is held back (``final_frame``) so that the usage record can be committed
 before the last byte. On the way it notes the usage (input and cache counts from ``message_start``,
 the cumulative ``message_delta`` usage on top), the stop reasons, an error event, and the generated
@@ -16,16 +16,17 @@ import orjson
 
 from relaygate.core.usage import Usage
 from relaygate.dialects.anthropic.shared import usage_from_anthropic
-from relaygate.errors import scrub
+from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.sse import SSEDecoder, SSEEvent, named_frame
 
 MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 
 class AnthropicStreamTap:
-    def __init__(self, *, client_wants_usage: bool) -> None:
+    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL) -> None:
         # client_wants_usage: Anthropic always reports usage in the stream, and nothing is removed.
         self._decoder = SSEDecoder()
+        self._scrubber = scrubber
         self.usage: Usage | None = None
         self.error: dict[str, Any] | None = None
         self.events = 0
@@ -85,7 +86,7 @@ class AnthropicStreamTap:
         if kind == "error":
             error = payload.get("error")
             self.error = error if isinstance(error, dict) else {"message": str(error)}
-            return _scrubbed_error_frame(self.error)
+            return _scrubbed_error_frame(self.error, self._scrubber)
         self._note(kind, payload)
         return event.frame()
 
@@ -123,10 +124,9 @@ class AnthropicStreamTap:
                 self._text.append(delta[field])
 
 
-def _scrubbed_error_frame(error: dict[str, Any]) -> bytes:
-    """The upstream's error event with its message scrubbed (no upstream URL, address or key)."""
+def _scrubbed_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
+    """The upstream's error event rebuilt from its type and message, both scrubbed."""
     message = error.get("message")
-    error_type = error.get("type")
-    safe = {"type": error_type if isinstance(error_type, str) and error_type else "api_error",
-            "message": scrub(message) if isinstance(message, str) and message else "The upstream failed mid-stream."}
+    safe = {"type": scrubber.optional(error.get("type")) or "api_error",
+            "message": scrubber.message(message, "The upstream failed mid-stream.")}
     return named_frame("error", orjson.dumps({"type": "error", "error": safe}))

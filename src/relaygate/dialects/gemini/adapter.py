@@ -9,11 +9,18 @@ import orjson
 
 from relaygate.core.usage import Usage
 from relaygate.dialects.base import Dialect, PassthroughTap
-from relaygate.dialects.gemini.errors import array_error_frame, error_body, parse_upstream_error, stream_error_frame
+from relaygate.dialects.gemini.errors import (
+    array_error_frame,
+    error_body,
+    error_status,
+    parse_upstream_error,
+    stream_error_frame,
+)
 from relaygate.dialects.gemini.request import core_request_to_gemini, gemini_request_to_core, gemini_urls_to_fetch
 from relaygate.dialects.gemini.response import core_response_to_gemini, gemini_response_to_core
 from relaygate.dialects.gemini.shared import usage_from_gemini
 from relaygate.dialects.gemini.stream import core_stream_to_gemini, gemini_stream_to_core
+from relaygate.scrub import Scrubber
 
 
 def _has_finish(payload: dict[str, Any]) -> bool:
@@ -84,10 +91,10 @@ def text_of(parsed: Any) -> str:
     return "".join(texts)
 
 
-def _tap(client_wants_usage: bool) -> PassthroughTap:
+def _tap(client_wants_usage: bool, scrubber: Scrubber) -> PassthroughTap:
     from relaygate.dialects.gemini.stream_tap import GeminiStreamTap
 
-    tap: PassthroughTap = GeminiStreamTap(client_wants_usage=client_wants_usage)
+    tap: PassthroughTap = GeminiStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber)
     return tap
 
 
@@ -107,6 +114,7 @@ GEMINI = Dialect(
     upstream_done=lambda name, data: False,  # Gemini streams end when the connection closes
     urls_to_fetch=gemini_urls_to_fetch,
     parse_upstream_error=parse_upstream_error,
+    error_status=error_status,
     error_body=error_body,
     stream_error_frame=stream_error_frame,
 )

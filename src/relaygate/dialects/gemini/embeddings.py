@@ -17,7 +17,7 @@ from relaygate.core.embeddings import EmbeddingInput, EmbeddingsRequest, Embeddi
 from relaygate.core.usage import Usage
 from relaygate.core.wire import as_dict, as_int, as_list, as_number, as_str, leftovers
 from relaygate.dialects.base import EmbeddingsDialect
-from relaygate.dialects.gemini.errors import parse_upstream_error
+from relaygate.dialects.gemini.errors import error_status, parse_upstream_error
 from relaygate.dialects.gemini.shared import D, pick, spellings, usage_from_gemini
 from relaygate.errors import InvalidRequest
 
@@ -181,6 +181,7 @@ GEMINI_EMBEDDINGS = EmbeddingsDialect(
     usage_of=usage_of,
     takes_token_ids=False,
     parse_upstream_error=parse_upstream_error,
+    error_status=error_status,
 )
 
 # A client's ``embedContent``. Never the same object as a channel's dialect, so it always goes through

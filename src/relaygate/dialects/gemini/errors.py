@@ -10,8 +10,10 @@ from typing import Any
 
 import orjson
 
+from relaygate.core.wire import loads_or_none
 from relaygate.dialects.gemini.shared import ERROR_KIND_IN
-from relaygate.errors import GatewayError, UpstreamRejected, scrub
+from relaygate.errors import GatewayError, UpstreamRejected
+from relaygate.scrub import Scrubber
 
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            409: "ABORTED", 413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 502: "UNAVAILABLE",
@@ -39,23 +41,41 @@ def array_error_frame(error: GatewayError, request_id: str) -> bytes:
     return b",\r\n" + orjson.dumps(error_payload(error, request_id)) + b"]"
 
 
-def parse_upstream_error(status: int, body: bytes) -> UpstreamRejected:
+def parse_upstream_error(status: int, body: bytes, scrubber: Scrubber) -> UpstreamRejected:
+    """A Gemini upstream's error answer as a relayable error, rebuilt from its message (scrubbed);
+    ``details`` (which may name projects, services and URLs) are left out."""
     message, status_word = f"upstream answered HTTP {status}", None
-    try:
-        parsed: Any = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
-    if isinstance(parsed, list) and parsed:  # Google sometimes wraps the error in an array
-        parsed = parsed[0]
-    err = parsed.get("error") if isinstance(parsed, dict) else None
+    err = _error_of(loads_or_none(body))
     if isinstance(err, dict):
         if isinstance(err.get("message"), str) and err["message"]:
-            message = scrub(err["message"])
-        if isinstance(err.get("status"), str):
-            status_word = err["status"]
+            message = err["message"]
+        status_word = err.get("status")
     # Google's status word is not another dialect's error type: it travels as the neutral kind, which
     # each client dialect renders in its own words (OpenAI's ``type``, Anthropic's ``error.type``).
-    rejected = UpstreamRejected(status, message, code=None, param=None, error_type=None)
-    if status_word in ERROR_KIND_IN:
-        rejected.kind = ERROR_KIND_IN[status_word]
-    return rejected
+    kind = ERROR_KIND_IN.get(status_word) if isinstance(status_word, str) else None
+    return UpstreamRejected(status, scrubber, message=message, kind=kind)
+
+
+_STATUS_OF = {word: status for status, word in _STATUS.items() if status not in (413, 502)}
+
+
+def error_status(parsed: Any) -> int | None:
+    """The HTTP status of an error (``{"error": {...}}`` without candidates) that an upstream answered
+    with HTTP 200; None when ``parsed`` is not one. Its numeric ``code`` wins, then its status word; an
+    error that says neither is the upstream's failure (500)."""
+    err = _error_of(parsed)
+    if not err:
+        return None
+    if isinstance(parsed, dict) and (parsed.get("candidates") or parsed.get("embedding") or parsed.get("embeddings")):
+        return None
+    code = err.get("code") if isinstance(err, dict) else None
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code
+    word = err.get("status") if isinstance(err, dict) else None
+    return _STATUS_OF.get(word, 500) if isinstance(word, str) else 500
+
+
+def _error_of(parsed: Any) -> Any:
+    if isinstance(parsed, list) and parsed:  # Google sometimes wraps the error in an array
+        parsed = parsed[0]
+    return parsed.get("error") if isinstance(parsed, dict) else None

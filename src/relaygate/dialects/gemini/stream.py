@@ -37,7 +37,6 @@ from relaygate.dialects.gemini.shared import (
     usage_from_gemini,
     usage_to_gemini,
 )
-from relaygate.errors import scrub
 
 
 class GeminiStreamToCore:
@@ -60,7 +59,7 @@ class GeminiStreamToCore:
             return []
         if "error" in chunk:
             message, kind = error_in(chunk["error"])
-            return [StreamError(scrub(message), kind)]
+            return [StreamError(message, kind)]
         out: list[StreamEvent] = []
         self._usage = usage_from_gemini(chunk.get("usageMetadata")) or self._usage
         if self._ids is None:

@@ -17,14 +17,15 @@ import orjson
 from relaygate.core.chat import json_text
 from relaygate.core.usage import Usage
 from relaygate.dialects.gemini.shared import usage_from_gemini
-from relaygate.errors import scrub
+from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.sse import SSEDecoder, SSEEvent, data_frame
 
 
 class GeminiStreamTap:
-    def __init__(self, *, client_wants_usage: bool) -> None:
+    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL) -> None:
         # client_wants_usage: Gemini always reports usage on its chunks, and nothing is removed.
         self._decoder = SSEDecoder()
+        self._scrubber = scrubber
         self.usage: Usage | None = None
         self.error: dict[str, Any] | None = None
         self.events = 0
@@ -76,7 +77,7 @@ class GeminiStreamTap:
         if "error" in chunk and "candidates" not in chunk:
             error = chunk["error"]
             self.error = error if isinstance(error, dict) else {"message": str(error)}
-            return _scrubbed_error_frame(self.error)
+            return _scrubbed_error_frame(self.error, self._scrubber)
         usage = usage_from_gemini(chunk.get("usageMetadata"))
         if usage is not None:
             self.usage = usage
@@ -106,12 +107,12 @@ class GeminiStreamTap:
                 self._text.append(str(call.get("name") or "") + json_text(call.get("args") or {}))
 
 
-def _scrubbed_error_frame(error: dict[str, Any]) -> bytes:
-    """The upstream's error chunk with its message scrubbed; ``details`` (which may name projects,
-    services and URLs) are left out."""
+def _scrubbed_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
+    """The upstream's error chunk rebuilt from its code, message and status (scrubbed); ``details``
+    (which may name projects, services and URLs) are left out."""
     message = error.get("message")
-    code, status = error.get("code"), error.get("status")
+    code = error.get("code")
     safe = {"code": code if isinstance(code, int) and not isinstance(code, bool) else 500,
-            "message": scrub(message) if isinstance(message, str) and message else "The upstream failed mid-stream.",
-            "status": status if isinstance(status, str) and status else "INTERNAL"}
+            "message": scrubber.message(message, "The upstream failed mid-stream."),
+            "status": scrubber.optional(error.get("status")) or "INTERNAL"}
     return data_frame(orjson.dumps({"error": safe}))

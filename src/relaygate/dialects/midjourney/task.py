@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from relaygate.scrub import Scrubber
+
 # §6.2, in new-api's order: every one is in what a client sees.
 TASK_KEYS = ("id", "action", "customId", "botType", "prompt", "promptEn", "description", "state", "submitTime",
              "startTime", "finishTime", "imageUrl", "status", "progress", "failReason", "buttons", "maskBase64",
@@ -26,6 +28,10 @@ PROPERTIES_ALLOWED = ("finalPrompt", "finalZhPrompt", "messageHash", "remix", "n
 # beside ``properties``) and the address the upstream saw relaygate call from.
 _HIDDEN_KEYS = frozenset({"notifyHook", "clientIp"})
 _TEXT_KEYS = ("customId", "botType", "promptEn", "description", "maskBase64")  # "" until the upstream says
+# What an upstream says about its task's trouble: scrubbed like an error message (no URL, address, key).
+_ERROR_KEYS = ("description", "failReason")
+# The task's media: the client's to fetch, as the upstream names them (``image_proxy`` hides them).
+_MEDIA_KEYS = frozenset({"imageUrl", "imageUrls", "videoUrl", "videoUrls", "thumbnailUrl"})
 
 
 def client_task(upstream: Mapping[str, Any] | None, *, task_id: str, action: str, status: str, progress: str,
@@ -71,6 +77,21 @@ def client_task(upstream: Mapping[str, Any] | None, *, task_id: str, action: str
     if parent_id is not None or "parentId" in source:
         shown["parentId"] = parent_id  # the upstream's parentId is an upstream id: relaygate's or none
     return shown
+
+
+def scrubbed_task(upstream: Mapping[str, Any], scrubber: Scrubber) -> dict[str, Any]:
+    """An upstream task object made safe to keep and show: ``description`` and ``failReason`` scrubbed as
+    error text, every other string in it (prompts, ``properties``, buttons) of the channel's secrets and
+    IP addresses; media URLs are left as the upstream gave them."""
+    safe: dict[str, Any] = {}
+    for key, value in upstream.items():
+        if key in _MEDIA_KEYS:
+            safe[key] = value
+        elif key in _ERROR_KEYS and isinstance(value, str):
+            safe[key] = scrubber.text(value)
+        else:
+            safe[key] = scrubber.deep(value)
+    return safe
 
 
 def filtered_properties(props: Any) -> dict[str, Any]:

@@ -11,12 +11,13 @@ from relaygate.core.chat import ChatRequest
 from relaygate.core.usage import Usage
 from relaygate.dialects.base import Dialect, PassthroughTap, StreamEncoder
 from relaygate.dialects.openai.convert import core_request_to_openai, openai_request_to_core, openai_urls_to_fetch
-from relaygate.dialects.openai.errors import error_body, parse_upstream_error, stream_error_frame
+from relaygate.dialects.openai.errors import error_body, error_status, parse_upstream_error, stream_error_frame
 from relaygate.dialects.openai.response_convert import core_response_to_openai, openai_response_to_core
 from relaygate.dialects.openai.stream_convert import core_stream_to_openai, openai_stream_to_core
 from relaygate.dialects.openai.stream_tap import OpenAIStreamTap
 from relaygate.dialects.openai.usage import usage_from_openai
 from relaygate.errors import GatewayError
+from relaygate.scrub import Scrubber
 
 DONE_FRAME = b"data: [DONE]\n\n"
 
@@ -84,8 +85,8 @@ def _encoder(model: str, include_usage: bool) -> StreamEncoder:
     return core_stream_to_openai(model, created=int(time.time()), include_usage=include_usage)
 
 
-def _tap(client_wants_usage: bool) -> PassthroughTap:
-    return OpenAIStreamTap(client_wants_usage=client_wants_usage)
+def _tap(client_wants_usage: bool, scrubber: Scrubber) -> PassthroughTap:
+    return OpenAIStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber)
 
 
 def _error(error: GatewayError, request_id: str) -> tuple[int, bytes]:
@@ -108,6 +109,7 @@ OPENAI = Dialect(
     upstream_done=lambda name, data: data == b"[DONE]",
     urls_to_fetch=openai_urls_to_fetch,
     parse_upstream_error=parse_upstream_error,
+    error_status=error_status,
     error_body=_error,
     stream_error_frame=stream_error_frame,
 )

@@ -20,7 +20,7 @@ from relaygate.core.embeddings import EmbeddingInput, EmbeddingsRequest, Embeddi
 from relaygate.core.usage import Usage
 from relaygate.core.wire import as_dict, as_int, as_list, as_str, leftovers, merge_missing
 from relaygate.dialects.base import EmbeddingsDialect
-from relaygate.dialects.openai.errors import parse_upstream_error
+from relaygate.dialects.openai.errors import error_status, parse_upstream_error
 from relaygate.dialects.openai.usage import usage_from_openai
 from relaygate.errors import InvalidRequest
 
@@ -202,4 +202,5 @@ OPENAI_EMBEDDINGS = EmbeddingsDialect(
     usage_of=usage_of,
     takes_token_ids=True,
     parse_upstream_error=parse_upstream_error,
+    error_status=error_status,
 )

@@ -6,7 +6,9 @@ from typing import Any
 
 import orjson
 
-from relaygate.errors import GatewayError, UpstreamRejected, scrub
+from relaygate.core.wire import loads_or_none
+from relaygate.errors import GatewayError, UpstreamRejected
+from relaygate.scrub import Scrubber
 
 _TYPES = {
     "invalid_request": "invalid_request_error",
@@ -39,20 +41,59 @@ def stream_error_frame(error: GatewayError, request_id: str | None = None) -> by
     return b"data: " + error_body(error, request_id) + b"\n\n"
 
 
-def parse_upstream_error(status: int, body: bytes) -> UpstreamRejected:
-    """Turn an upstream's 4xx body into a relayable error with a scrubbed message."""
-    message, code, param, error_type = f"upstream answered HTTP {status}", None, None, None
-    try:
-        parsed: Any = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        parsed = None
-    err = parsed.get("error") if isinstance(parsed, dict) else None
+def parse_upstream_error(status: int, body: bytes, scrubber: Scrubber) -> UpstreamRejected:
+    """An upstream's error answer as a relayable error, rebuilt from its known fields (scrubbed there)."""
+    message: str = f"upstream answered HTTP {status}"
+    code = param = error_type = None
+    err = _error_of(loads_or_none(body))
     if isinstance(err, dict):
         if isinstance(err.get("message"), str) and err["message"]:
-            message = scrub(err["message"])
-        code = err.get("code") if isinstance(err.get("code"), str) else None
-        param = err.get("param") if isinstance(err.get("param"), str) else None
-        error_type = err.get("type") if isinstance(err.get("type"), str) else None
-    elif isinstance(err, str):
-        message = scrub(err)
-    return UpstreamRejected(status, message, code=code, param=param, error_type=error_type)
+            message = err["message"]
+        code, param, error_type = err.get("code"), err.get("param"), err.get("type")
+    elif isinstance(err, str) and err:
+        message = err
+    return UpstreamRejected(status, scrubber, message=message, code=code, param=param, error_type=error_type)
+
+
+def scrubbed_error(error: Any, scrubber: Scrubber) -> dict[str, Any]:
+    """An upstream's in-stream error object rebuilt from its known fields (message, type, param, code),
+    every one scrubbed; anything else it carried is left out."""
+    fields: dict[str, Any] = error if isinstance(error, dict) else {"message": str(error)}
+    message, code = fields.get("message"), fields.get("code")
+    return {
+        "message": scrubber.message(message, "The upstream failed mid-stream."),
+        "type": scrubber.optional(fields.get("type")) or "server_error",
+        "param": scrubber.optional(fields.get("param")),
+        "code": code if isinstance(code, int) and not isinstance(code, bool) else scrubber.optional(code),
+    }
+
+
+# What an error answered with HTTP 200 stands for, when it names no HTTP status itself.
+_STATUS_OF = {"invalid_request_error": 400, "invalid_api_key": 401, "authentication_error": 401,
+              "permission_error": 403, "not_found_error": 404, "model_not_found": 404, "insufficient_quota": 429,
+              "rate_limit_exceeded": 429, "requests": 429, "tokens": 429}
+
+
+def error_status(parsed: Any) -> int | None:
+    """The HTTP status of an error that an upstream answered with HTTP 200 (``{"error": {...}}`` and no
+    result); None when ``parsed`` is not an error. The error's own numeric code wins, then its code or
+    type; an error that says neither is the upstream's failure (500)."""
+    err = _error_of(parsed)
+    if not err or not isinstance(err, dict | str) or not isinstance(parsed, dict) \
+            or parsed.get("choices") or parsed.get("data"):
+        return None
+    if isinstance(err, str):
+        return 500
+    for value in (err.get("code"), err.get("status"), parsed.get("status")):
+        number = int(value) if isinstance(value, str) and value.isdigit() else value
+        if isinstance(number, int) and not isinstance(number, bool) and 400 <= number <= 599:
+            return number
+    for value in (err.get("code"), err.get("type")):
+        if isinstance(value, str) and value in _STATUS_OF:
+            return _STATUS_OF[value]
+    return 500
+
+
+def _error_of(parsed: Any) -> Any:
+    return parsed.get("error") if isinstance(parsed, dict) else None
+

@@ -27,7 +27,6 @@ from relaygate.core.wire import as_dict, as_int, as_list, as_str
 from relaygate.dialects.openai.convert import FINISH_IN, FINISH_OUT
 from relaygate.dialects.openai.response_convert import finish_out
 from relaygate.dialects.openai.usage import usage_from_openai, usage_to_openai
-from relaygate.errors import scrub
 
 D = "openai"
 
@@ -61,7 +60,7 @@ class OpenAIStreamToCore:
         if "error" in chunk and not chunk.get("choices"):
             error = as_dict(chunk["error"])
             kind = _KIND_IN.get(str(error.get("type") or error.get("code")), "server_error")
-            return [StreamError(scrub(str(error.get("message") or "upstream error")), kind)]
+            return [StreamError(str(error.get("message") or "upstream error"), kind)]
         if not self._started:
             self._started = True
             out.append(MessageStart(str(chunk.get("id") or ""), str(chunk.get("model") or "")))

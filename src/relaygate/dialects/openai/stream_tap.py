@@ -2,7 +2,7 @@
 
 It forwards the upstream's event bytes as they are, except three documented edits: the usage-only
 chunk is dropped when the client did not ask for usage (we always ask the upstream for it), an
-in-stream error event is re-written with its message scrubbed (no upstream URL, address or key), and
+in-stream error event is rebuilt from its known fields, each scrubbed (no upstream URL, address or key), and
 the ``[DONE]`` terminator is held back so that the usage record can be committed before the last byte.
 On the way it notes the usage, the finish reasons, an in-stream error, and the generated text (for
 the offline count when the upstream reports no usage).
@@ -15,16 +15,18 @@ from typing import Any
 import orjson
 
 from relaygate.core.usage import Usage
+from relaygate.dialects.openai.errors import scrubbed_error
 from relaygate.dialects.openai.usage import usage_from_openai
-from relaygate.errors import scrub
+from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.sse import SSEDecoder, SSEEvent
 
 DONE = b"[DONE]"
 
 
 class OpenAIStreamTap:
-    def __init__(self, *, client_wants_usage: bool) -> None:
+    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL) -> None:
         self._decoder = SSEDecoder()
+        self._scrubber = scrubber
         self._client_wants_usage = client_wants_usage
         self.usage: Usage | None = None
         self.saw_done = False
@@ -73,7 +75,7 @@ class OpenAIStreamTap:
             return event.frame()
         if "error" in chunk and "choices" not in chunk:
             self.error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-            return _scrubbed_error_frame(self.error)
+            return _scrubbed_error_frame(self.error, self._scrubber)
         usage = usage_from_openai(chunk.get("usage"))
         if usage is not None:
             self.usage = usage
@@ -103,13 +105,6 @@ class OpenAIStreamTap:
                     self._text.append(str(fn.get("name") or "") + str(fn.get("arguments") or ""))
 
 
-def _scrubbed_error_frame(error: dict[str, Any]) -> bytes:
-    """The upstream's in-stream error with its message scrubbed (no upstream URL, address or key)."""
-    message = error.get("message")
-    safe = {
-        "message": scrub(message) if isinstance(message, str) and message else "The upstream failed mid-stream.",
-        "type": error.get("type") if isinstance(error.get("type"), str) else "server_error",
-        "param": error.get("param") if isinstance(error.get("param"), str) else None,
-        "code": error.get("code") if isinstance(error.get("code"), str | int) else None,
-    }
-    return b"data: " + orjson.dumps({"error": safe}) + b"\n\n"
+def _scrubbed_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
+    """The upstream's in-stream error rebuilt from its known fields, every one scrubbed."""
+    return b"data: " + orjson.dumps({"error": scrubbed_error(error, scrubber)}) + b"\n\n"
