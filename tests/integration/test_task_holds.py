@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 
 from tests.fakes.midjourney_upstream import FakeMidjourney
@@ -105,3 +106,46 @@ def test_two_instances_on_one_postgres_database(gateway_factory: type[Gateway], 
                                                              "select kind, count(*) as n from tasks group by kind"))}
     assert (used["mj"], used["img"]) == (ACCEPTABLE * MJ_PRICE, ACCEPTABLE * IMAGE_PRICE)
     assert tasks == {"midjourney": ACCEPTABLE, "image": ACCEPTABLE}
+
+
+class _WatchingMidjourney(FakeMidjourney):
+    """The fake upstream, noting at each submit what the gateway's database already holds."""
+
+    def __init__(self, database: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.database = database
+        self.seen: list[tuple[str, int, int]] = []  # (prompt, pre-submit tasks, the key's used_nano)
+
+    async def _dispatch(self, request: Any) -> Any:
+        if request.method == "POST" and request.path.endswith("/submit/imagine"):
+            prompt = (await request.json()).get("prompt", "")
+            db = sqlite3.connect(self.database, timeout=30)
+            try:
+                pending = db.execute("select count(*) from tasks where status = 'SUBMITTING'").fetchone()[0]
+                used = db.execute("select used_nano from api_keys where name = 'mj'").fetchone()[0]
+            finally:
+                db.close()
+            self.seen.append((prompt, pending, used))
+        return await super()._dispatch(request)
+
+
+def test_a_midjourney_submit_is_stored_and_held_before_it_is_sent(gateway_factory: type[Gateway],
+                                                                   tmp_path: Path) -> None:
+    path = tmp_path / "one.db"
+    with _WatchingMidjourney(path, api_secret=MJ_SECRET) as fake:
+        fake.set("a", duration_s=30.0)
+        gateway = gateway_factory(tmp_path / "g", _config(f"sqlite:///{path}", fake)).start()
+        headers = {"Authorization": f"Bearer {MJ_KEY}"}
+        accepted = httpx.post(gateway.url + "/mj/submit/imagine", json={"prompt": "ok"}, headers=headers, timeout=30)
+        refused = httpx.post(gateway.url + "/mj/submit/imagine", json={"prompt": "no --banned"}, headers=headers,
+                             timeout=30)
+    assert accepted.json()["code"] == 1 and refused.json()["code"] == 24
+    # When each submit reached the upstream, its task was stored (pre-submit) and its price held.
+    assert fake.seen == [("ok", 1, MJ_PRICE), ("no --banned", 1, 2 * MJ_PRICE)]
+    db = sqlite3.connect(path, timeout=30)
+    used = db.execute("select used_nano from api_keys where name = 'mj'").fetchone()[0]
+    records = db.execute("select request_id, cost_nano, end_reason from usage_records").fetchall()
+    statuses = sorted(r[0] for r in db.execute("select status from tasks").fetchall())
+    assert used == MJ_PRICE  # the refused submit was refunded at once
+    assert records == [(refused.headers["x-request-id"], 0, "rejected")]  # its one record; the other is open
+    assert statuses[0] == "FAILURE" and statuses[1] not in ("SUBMITTING", "FAILURE"), statuses
