@@ -74,6 +74,9 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+QUOTA_EXCEEDED = "You exceeded your current quota, please check your plan and billing details."
+
+
 class InsufficientQuota(GatewayError):
     status = 429
     code = "insufficient_quota"

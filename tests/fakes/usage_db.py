@@ -31,7 +31,9 @@ class GatewayDB:
             conn.close()
 
     def usage_rows(self, request_id: str) -> list[dict[str, Any]]:
-        return self._query("SELECT * FROM usage_records WHERE request_id = ?", (request_id,))
+        """Records by relaygate's id (``X-Request-Id`` of the answer) or by the id the client sent."""
+        return self._query("SELECT * FROM usage_records WHERE request_id = ? OR client_request_id = ?",
+                           (request_id, request_id))
 
     def usage(self, request_id: str) -> dict[str, Any]:
         """The one usage record of this request (fails when there is none or several)."""
@@ -48,8 +50,8 @@ class GatewayDB:
         raise AssertionError(f"no usage record for {request_id} after {timeout} s")
 
     def usage_with_prefix(self, prefix: str) -> list[dict[str, Any]]:
-        return self._query("SELECT * FROM usage_records WHERE substr(request_id, 1, ?) = ? ORDER BY id",
-                           (len(prefix), prefix))
+        return self._query("SELECT * FROM usage_records WHERE substr(request_id, 1, ?) = ? "
+                           "OR substr(client_request_id, 1, ?) = ? ORDER BY id", (len(prefix), prefix) * 2)
 
     def usage_for_key(self, key_name: str) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM usage_records WHERE key_name = ? ORDER BY id", (key_name,))

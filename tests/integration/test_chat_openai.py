@@ -354,13 +354,16 @@ def test_cached_prompt_tokens_are_billed_at_the_cached_rate(client: openai.OpenA
 
 # --- request ids --------------------------------------------------------------------------------
 
-def test_request_id_is_echoed(client: openai.OpenAI, db: GatewayDB) -> None:
+def test_the_clients_request_id_is_echoed_beside_ours(client: openai.OpenAI, db: GatewayDB) -> None:
     rid = new_rid("echo")
     response = client.chat.completions.with_raw_response.create(
         model="gpt-4o", messages=HELLO, extra_headers={"X-Request-Id": rid})
-    assert response.headers["x-request-id"] == rid
+    ours = response.headers["x-request-id"]
+    assert re.fullmatch(r"req_[0-9a-f]{24}", ours)
+    assert response.headers["x-client-request-id"] == rid
     assert response.parse().choices[0].message.content == REPLY
-    assert db.usage(rid)["model"] == "gpt-4o"
+    record = db.usage(ours)
+    assert (record["model"], record["client_request_id"]) == ("gpt-4o", rid)
 
 
 def test_request_id_is_generated_when_absent_and_names_the_record(client: openai.OpenAI, db: GatewayDB) -> None:
@@ -376,9 +379,10 @@ def test_streams_and_errors_carry_the_request_id(gateway: Gateway) -> None:
         stream = http.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO, "stream": True},
                            headers={"X-Request-Id": "rid-stream-1"})
         error = http.post("/v1/chat/completions", json={"model": "nope", "messages": HELLO},
-                          headers={"X-Request-Id": "rid-error-1"})
-    assert stream.headers["x-request-id"] == "rid-stream-1"
-    assert error.headers["x-request-id"] == "rid-error-1"
+                          headers={"X-Client-Request-Id": "rid-error-1"})
+    assert stream.headers["x-client-request-id"] == "rid-stream-1"
+    assert error.headers["x-client-request-id"] == "rid-error-1"
+    assert stream.headers["x-request-id"].startswith("req_") and error.headers["x-request-id"].startswith("req_")
 
 
 def test_a_reused_request_id_does_not_break_accounting(gateway: Gateway, db: GatewayDB) -> None:
@@ -390,12 +394,12 @@ def test_a_reused_request_id_does_not_break_accounting(gateway: Gateway, db: Gat
         second = http.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO},
                            headers={"X-Request-Id": rid})
     assert first.status_code == 200 and second.status_code == 200, second.text
-    assert first.headers["x-request-id"] == second.headers["x-request-id"] == rid
-    assert db.usage(rid)["cost_nano"] == 57_500  # the first call keeps the id in the records
+    assert first.headers["x-client-request-id"] == second.headers["x-client-request-id"] == rid
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
     first_row, second_row = db.usage_with_prefix(rid)
-    assert first_row["request_id"] == rid
-    assert re.fullmatch(re.escape(rid) + r"~[0-9a-f]{8}", second_row["request_id"])
-    assert second_row["cost_nano"] == 57_500
+    assert [first_row["request_id"], second_row["request_id"]] == [first.headers["x-request-id"],
+                                                                   second.headers["x-request-id"]]
+    assert first_row["cost_nano"] == second_row["cost_nano"] == 57_500
 
 
 def test_concurrent_calls_reusing_one_request_id_are_all_recorded(gateway: Gateway, db: GatewayDB) -> None:

@@ -138,7 +138,7 @@ def test_cut_openai_stream_reaches_an_anthropic_client_as_an_error_event(
     assert name == "error"
     assert error["type"] == "error"
     assert (error["error"]["type"], error["error"]["code"]) == ("api_error", "stream_cut")
-    assert error["request_id"] == rid
+    assert error["request_id"] == response.headers["x-request-id"]  # relaygate's id
     _clean(response.text, fake)
     _assert_cut_record(db, rid, "gpt-4o", "Bonjour")
     assert db.key_used("faults") - used == db.usage(rid)["cost_nano"]

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from relaygate.errors import InsufficientQuota
 from relaygate.storage import queries
 from relaygate.storage.recorder import UsageRecord
 from relaygate.storage.tables import api_keys, task_files, usage_records
@@ -16,10 +17,10 @@ from relaygate.tasks import store
 from relaygate.tasks.store import Lease, StoredFile
 
 
-async def _key(engine: AsyncEngine) -> int:
+async def _key(engine: AsyncEngine, quota: int | None = None) -> int:
     async with engine.begin() as conn:
         return await queries.insert_key(conn, {"name": "k", "key_hash": "h" * 64, "key_hint": "sk-…", "models": ["*"],
-                                               "ip_allow": [], "quota_nano": None, "expires_at": None})
+                                               "ip_allow": [], "quota_nano": quota, "expires_at": None})
 
 
 def _task(task_id: str, key_id: int, *, due: int | None = 0, hold: int = 100) -> dict[str, Any]:
@@ -81,3 +82,43 @@ async def test_finish_bills_once_and_clears_files(engine: AsyncEngine) -> None:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(task_files))).scalar_one() == 0
     assert (await store.get(engine, "t") or {})["status"] == "SUCCESS"
     assert row["status"] == "SUBMITTED"
+
+
+async def test_concurrent_holds_never_pass_the_quota(engine: AsyncEngine) -> None:
+    # The hold is a conditional update in the database: however many connections race, the tasks that are
+    # stored are exactly those the quota covers, and a refused one leaves nothing behind.
+    key_id = await _key(engine, quota=1_000)
+
+    async def submit(n: int) -> bool:
+        try:
+            await store.insert_task(engine, _task(f"t{n}", key_id, hold=100),
+                                    [StoredFile("image", "a.png", "image/png", b"x")])
+        except InsufficientQuota:
+            return False
+        return True
+
+    accepted = await asyncio.gather(*(submit(n) for n in range(40)))
+    assert sum(accepted) == 10
+    assert await _used(engine, key_id) == 1_000
+    async with engine.connect() as conn:
+        stored = (await conn.execute(sa.select(sa.func.count()).select_from(sa.table("tasks")))).scalar_one()
+        files = (await conn.execute(sa.select(sa.func.count()).select_from(task_files))).scalar_one()
+    assert stored == files == 10
+
+
+async def test_a_hold_added_to_a_task_is_conditional_and_can_be_dropped(engine: AsyncEngine) -> None:
+    key_id = await _key(engine, quota=250)
+    await store.insert_task(engine, {**_task("t", key_id, hold=100), "status": "MODAL"})
+    assert not await store.add_hold(engine, "t", key_id, 100, "SUBMITTED")  # not in that status: nothing held
+    assert await store.add_hold(engine, "t", key_id, 100, "MODAL")
+    try:
+        await store.add_hold(engine, "t", key_id, 100, "MODAL")  # 300 > 250
+    except InsufficientQuota:
+        pass
+    else:
+        raise AssertionError("a hold beyond the quota was added")
+    assert await _used(engine, key_id) == 200
+    assert (await store.get(engine, "t") or {})["hold_nano"] == 200
+    assert await store.drop_hold(engine, "t", key_id, 100)
+    assert await _used(engine, key_id) == 100
+    assert (await store.get(engine, "t") or {})["hold_nano"] == 100

@@ -140,7 +140,7 @@ def test_the_offline_count_and_token_decoding() -> None:
 def _bodies(body: dict[str, Any], dialect: str, model: str = "text-embedding-3-small") -> tuple[_Bodies, bytes]:
     raw = orjson.dumps(body)
     call = Call(request_id="r", surface="s", model=model, stream=False, key=KeyRecord(1, "k", "h"), client_ip=None,
-                body=body, dialect=dialect)
+                client_request_id=None, body=body, dialect=dialect)
     return _Bodies(call, raw, embeddings_dialect(dialect)), raw
 
 

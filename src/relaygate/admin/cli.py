@@ -233,6 +233,7 @@ async def _usage_filters(admin: AdminService, args: argparse.Namespace) -> dict[
     if key is not None and not key.isdigit():
         key = str(await admin.resolve_key(key))
     return _given(key_id=key, model=args.model, channel_id=args.channel, end_reason=args.end_reason,
+                  request_id=args.request_id, client_request_id=args.client_request_id,
                   since=args.since, until=args.until)
 
 
@@ -341,6 +342,8 @@ def _add_usage(sub: Any) -> None:
     usage.add_argument("--model")
     usage.add_argument("--channel", help="channel id")
     usage.add_argument("--end-reason")
+    usage.add_argument("--request-id", help="relaygate's id of a request (the X-Request-Id it answered)")
+    usage.add_argument("--client-request-id", help="the id a client sent (X-Client-Request-Id / X-Request-Id)")
     usage.add_argument("--since", help="unix seconds or ISO-8601")
     usage.add_argument("--until", help="unix seconds or ISO-8601")
     usage.add_argument("--limit", help="records per page (default 50, at most 1000)")

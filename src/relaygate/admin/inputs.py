@@ -228,7 +228,7 @@ def _image_amounts(raw: Mapping[str, Any]) -> None:
 
 # --- query strings ------------------------------------------------------------------------------
 
-FILTER_PARAMS = ("key_id", "model", "channel_id", "end_reason", "request_id", "since", "until")
+FILTER_PARAMS = ("key_id", "model", "channel_id", "end_reason", "request_id", "client_request_id", "since", "until")
 LIST_PARAMS = (*FILTER_PARAMS, "limit", "cursor")
 SUMMARY_PARAMS = (*FILTER_PARAMS, "group_by")
 
@@ -274,7 +274,7 @@ def usage_filters(params: Mapping[str, str]) -> dict[str, Any]:
     for param in ("key_id", "channel_id"):
         if params.get(param):
             filters[param] = query_int(params[param], param, 0, INT32_MAX)
-    for param in ("model", "end_reason", "request_id"):
+    for param in ("model", "end_reason", "request_id", "client_request_id"):
         if params.get(param):
             filters[param] = params[param]
     for param in ("since", "until"):

@@ -86,6 +86,8 @@ _USAGE_RECORD: dict[str, Schema] = {
     "cost_nano": INT, "cost_usd": USD_OUT, "attempts": INT, "latency_ms": INT, "first_byte_ms": _nullable(INT),
     "client_ip": _nullable(STR), "error_code": _nullable(STR), "image_input_tokens": INT,
     "images": {**INT, "description": "images billed (image endpoints)"},
+    "client_request_id": {**_nullable(STR), "description": "the id the client sent (X-Client-Request-Id or "
+                          "X-Request-Id); request_id is relaygate's own"},
 }
 
 _TOTALS: dict[str, Schema] = {"requests": INT, "input_tokens": INT, "output_tokens": INT,
@@ -179,7 +181,8 @@ _ID = _param("id", "path", {"type": "integer", "minimum": 1})
 _PATTERN = _param("pattern", "path", STR, "model name or pattern (may contain * and /)")
 _FILTERS = [
     _param("key_id", "query", INT), _param("model", "query", STR), _param("channel_id", "query", INT),
-    _param("end_reason", "query", STR), _param("request_id", "query", STR),
+    _param("end_reason", "query", STR), _param("request_id", "query", STR, "relaygate's id (X-Request-Id)"),
+    _param("client_request_id", "query", STR, "the id the client sent (X-Client-Request-Id)"),
     _param("since", "query", STR, "inclusive; unix seconds or ISO-8601 (UTC when no zone)"),
     _param("until", "query", STR, "exclusive; unix seconds or ISO-8601 (UTC when no zone)"),
 ]

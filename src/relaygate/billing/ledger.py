@@ -6,7 +6,8 @@ settled here but not yet committed, ``reserved`` the estimates of calls in fligh
 only when its estimate fits, so parallel calls cannot overdraw a key by more than the amount by which
 their actual cost exceeds their estimate (docs/billing.md). Several processes or instances each
 see the others' spend after the next refresh (``snapshot_poll_s``); that window is the documented bound
-there.
+there. Task holds are decided in the database instead (``tasks/store.py``): the ledger only refuses
+them early, and takes an accepted hold in as committed spend (``charge_committed``), once.
 """
 
 from __future__ import annotations

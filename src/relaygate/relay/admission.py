@@ -4,7 +4,7 @@ of its estimated cost against the key's quota (docs/billing.md)."""
 from __future__ import annotations
 
 from relaygate.billing.pricing import ImageBill, estimate_cost
-from relaygate.errors import InsufficientQuota, PriceMissing
+from relaygate.errors import QUOTA_EXCEEDED, InsufficientQuota, PriceMissing
 from relaygate.relay.call import Call
 from relaygate.relay.services import Services
 
@@ -27,6 +27,6 @@ def price_and_reserve(services: Services, call: Call, *, input_tokens: int, outp
         return amount
     reservation = services.ledger.reserve(call.key.id, quota, amount)
     if reservation is None:
-        raise InsufficientQuota("You exceeded your current quota, please check your plan and billing details.")
+        raise InsufficientQuota(QUOTA_EXCEEDED)
     call.reservation = reservation
     return amount

@@ -22,6 +22,9 @@ class Call:
     key: KeyRecord
     client_ip: str | None
     body: dict[str, Any]
+    # The id the client gave its request (X-Client-Request-Id / X-Request-Id), kept beside
+    # ``request_id``, which relaygate made; required so that no surface forgets to pass it on.
+    client_request_id: str | None
     client_headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     dialect: str = "openai"  # the client's wire format
     price: Price | None = None

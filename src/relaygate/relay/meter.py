@@ -89,12 +89,13 @@ class Meter:
             attempts=call.attempts,
             latency_ms=call.elapsed_ms(),
             first_byte_ms=call.elapsed_ms(call.first_byte_at) if call.first_byte_at is not None else None,
-            client_ip=call.client_ip, error_code=error_code,
+            client_ip=call.client_ip, error_code=error_code, client_request_id=call.client_request_id,
         )
 
     def log(self, r: UsageRecord) -> None:
         self._services.access_log.write({
-            "ts_ms": r.created_at_ms, "request_id": r.request_id, "surface": r.surface, "key_id": r.key_id,
+            "ts_ms": r.created_at_ms, "request_id": r.request_id, "client_request_id": r.client_request_id,
+            "surface": r.surface, "key_id": r.key_id,
             "model": r.model, "channel": r.channel_name, "stream": r.stream, "status": r.status,
             "end": r.end_reason, "in": r.input_tokens, "out": r.output_tokens, "cost_nano": r.cost_nano,
             "images": r.images, "attempts": r.attempts, "ms": r.latency_ms, "ip": r.client_ip, "error": r.error_code,

@@ -4,10 +4,11 @@ kept in relaygate's task table, queries served from it (spec/midjourney.md; docs
 A submit is checked (``dialects/midjourney/requests.py``), priced per action (``mj_imagine``... the
 operator's price, else the spec's default), and sent to a Midjourney channel that serves the action's
 price name — or, for a follow-up (action, modal, change), to the channel that made the parent task,
-with the parent's upstream id. An accepted submit (code 1, 21, 22) becomes a task: the action's price
-is charged to the key in the transaction that stores it, and settled or refunded, once, when the task
-ends (``tasks/midjourney.py`` follows it). A refused submit (code 3, 4, 23, 24...) is relayed with a
-matching HTTP status and costs nothing.
+with the parent's upstream id. Before anything is sent, the task is stored with the action's price as
+its hold (``relay/midjourney_holds.py``: charged only while the key's quota in the database covers
+it). An accepted submit (code 1, 21, 22) makes that row the client's task, settled or refunded, once,
+when it ends (``tasks/midjourney.py`` follows it); a refused submit (code 3, 4, 23, 24...) ends it
+refunded and is relayed with a matching HTTP status: it costs nothing.
 
 Clients see relaygate's own task ids, never the upstream's: ids are only meaningful to their owner
 key, and a follow-up can be routed without trusting an id the client made up.
@@ -41,7 +42,7 @@ from relaygate.dialects.midjourney.task import (
     submit_result,
 )
 from relaygate.errors import (
-    GatewayError,
+    QUOTA_EXCEEDED,
     InsufficientQuota,
     InvalidRequest,
     NoChannelAvailable,
@@ -56,6 +57,7 @@ from relaygate.relay.call import Call
 from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, loads_or_none
 from relaygate.relay.failover import finish_failed, try_in_order
 from relaygate.relay.meter import Meter
+from relaygate.relay.midjourney_holds import SUBMITTING, TaskHolds
 from relaygate.relay.services import Services
 from relaygate.relay.signed_media import SignedLinks
 from relaygate.routing.records import ChannelRecord
@@ -112,6 +114,11 @@ class MidjourneyRelay:
         self._links = links
         self._exchange = Exchange(self._meter, services.health, services.settings.max_upstream_body_bytes)
         self._callback_key = services.box.signing_key("mj-callback")
+        self._holds = TaskHolds(services, self._meter)
+
+    @property
+    def holds(self) -> TaskHolds:
+        return self._holds
 
     @property
     def meter(self) -> Meter:
@@ -130,22 +137,83 @@ class MidjourneyRelay:
         candidates = self._candidates(call, parent)
         amount = cost_of(call.price, Usage())
         self._reserve(call, amount)
+        if submit.endpoint is Endpoint.UPLOAD:
+            outcome = await self._attempts(call, submit, parent, candidates, mode)
+            if isinstance(outcome, Failure):
+                await finish_failed(self._meter, call, outcome)
+                raise outcome.error
+            return await self._uploaded(call, outcome.answer)
+        if parent is not None and submit.endpoint is Endpoint.MODAL:
+            return await self._confirm_modal(call, submit, parent, candidates, amount, mode)
+        return await self._submit_task(call, submit, parent, candidates, amount, mode)
 
+    async def _attempts(self, call: Call, submit: MjSubmit, parent: Row | None,
+                        candidates: list[tuple[ChannelRecord, str]], mode: str | None) -> _Accepted | Failure:
         async def attempt(channel: ChannelRecord, upstream_model: str) -> _Accepted | Failure:
             return await self._send(call, submit, parent, channel, mode)
 
         try:
-            outcome = await try_in_order(call, candidates, attempt)
+            return await try_in_order(call, candidates, attempt)
         except BaseException:
             if call.reservation is not None:
                 self._services.ledger.refund(call.reservation)
             raise
+
+    async def _submit_task(self, call: Call, submit: MjSubmit, parent: Row | None,
+                           candidates: list[tuple[ChannelRecord, str]], amount: int, mode: str | None) -> Answer:
+        """Store the task with its hold, then send the submit; nothing reaches the upstream unpaid."""
+        task_id = await self._holds.store(call, self._pending_row(call, submit, parent, amount, mode), new_task_id)
+        outcome = await self._attempts(call, submit, parent, candidates, mode)
         if isinstance(outcome, Failure):
+            await self._holds.abandon(call, task_id, amount, outcome)
+            raise outcome.error
+        status, modal = _accepted_status(submit, outcome.answer)
+        assert call.channel is not None
+        await self._holds.accept(task_id, {"status": status, "channel_id": call.channel.id,
+                                           "upstream_task_id": str(outcome.answer.get("result") or "")})
+        call.finished = True  # accounted by the task's record when it ends
+        scrubber = call.channel.scrubber
+        return Answer(200, submit_result(codes.EXISTED if modal else codes.SUCCESS,
+                                         _description(outcome.answer, scrubber), task_id,
+                                         _properties(outcome.answer, scrubber)))
+
+    async def _confirm_modal(self, call: Call, submit: MjSubmit, parent: Row,
+                             candidates: list[tuple[ChannelRecord, str]], amount: int, mode: str | None) -> Answer:
+        """The modal continues its task (one more charge on it, held before it is sent), also when the
+        upstream gives the confirmed work a new id: the client goes on polling the id it has."""
+        if not await self._holds.hold_modal(call, parent["id"], amount):
+            raise _not_modal()
+        outcome = await self._attempts(call, submit, parent, candidates, mode)
+        if isinstance(outcome, Failure):
+            await self._holds.release_modal(call, parent["id"], amount)
             await finish_failed(self._meter, call, outcome)
             raise outcome.error
-        if submit.endpoint is Endpoint.UPLOAD:
-            return await self._uploaded(call, outcome.answer)
-        return await self._store(call, submit, parent, outcome.answer, amount, mode)
+        status, modal = _accepted_status(submit, outcome.answer)
+        values = {"status": status, "progress": "0%", "model": call.model, "updated_ms": _now_ms(),
+                  "upstream_task_id": str(outcome.answer.get("result") or ""),
+                  "request": {**parent["request"], "modal_request_id": call.request_id}}
+        if not await store.update_open(self._services.engine, parent["id"], values):
+            raise _not_modal()  # the task ended meanwhile; its end settled this charge with the rest
+        call.finished = True  # accounted by the task's record when it ends
+        scrubber = _scrubber_of(call.channel)
+        return Answer(200, submit_result(codes.EXISTED if modal else codes.SUCCESS,
+                                         _description(outcome.answer, scrubber), parent["id"],
+                                         _properties(outcome.answer, scrubber)))
+
+    def _pending_row(self, call: Call, submit: MjSubmit, parent: Row | None, amount: int,
+                     mode: str | None) -> dict[str, Any]:
+        """The task as stored before its submit is sent (``TaskHolds.store`` adds id, status and times)."""
+        request = {"endpoint": submit.endpoint.value, "mode": mode, "prompt": submit.prompt,
+                   "parent_id": parent["id"] if parent is not None else None, "custom_id": submit.custom_id,
+                   "state": submit.body.get("state") if isinstance(submit.body.get("state"), str) else None}
+        return {
+            "kind": KIND, "action": submit.action, "request_id": call.request_id,
+            "client_request_id": call.client_request_id, "key_id": call.key.id, "key_name": call.key.name,
+            "model": call.model, "progress": "0%", "request": request, "channel_id": None,
+            "upstream_task_id": None, "client_ip": call.client_ip, "webhook": submit.notify_hook,
+            "webhook_attempts": 0, "hold_nano": amount, "cost_nano": 0, "runs": 0, "lease_until_ms": 0,
+            "deadline_ms": _now_ms() + int(self._services.settings.mj_task_timeout_s * 1000),
+        }
 
     def price(self, name: str) -> Price:
         """The operator's price for an action's price name, else the spec's default."""
@@ -196,7 +264,7 @@ class MidjourneyRelay:
             return
         reservation = self._services.ledger.reserve(call.key.id, quota, amount)
         if reservation is None:
-            raise InsufficientQuota("You exceeded your current quota, please check your plan and billing details.")
+            raise InsufficientQuota(QUOTA_EXCEEDED)
         call.reservation = reservation
 
     async def _send(self, call: Call, submit: MjSubmit, parent: Row | None, channel: ChannelRecord,
@@ -268,79 +336,19 @@ class MidjourneyRelay:
         return Answer(200, submit_result(codes.SUCCESS, _description(answer, scrubber), answer.get("result"),
                                          _properties(answer, scrubber)))
 
-    async def _store(self, call: Call, submit: MjSubmit, parent: Row | None, answer: dict[str, Any], amount: int,
-                     mode: str | None) -> Answer:
-        upstream_id = str(answer.get("result") or "")
-        code = answer["code"]
-        raw_properties = answer.get("properties")
-        properties: dict[str, Any] = raw_properties if isinstance(raw_properties, dict) else {}
-        modal = code == codes.EXISTED and (submit.needs_modal or properties.get("remix") is True)
-        status = "MODAL" if modal else "NOT_START" if code == codes.IN_QUEUE else "SUBMITTED"
-        now = _now_ms()
-        channel = call.channel
-        assert channel is not None
-        try:
-            if parent is not None and submit.endpoint is Endpoint.MODAL:
-                # The modal continues its task (one more charge on it), also when the upstream gave the
-                # confirmed work a new id: the client goes on polling the id it has.
-                task_id = parent["id"]
-                values = {"status": status, "progress": "0%", "model": call.model, "updated_ms": now,
-                          "upstream_task_id": upstream_id,
-                          "request": {**parent["request"], "modal_request_id": call.request_id}}
-                if not await store.add_hold(self._services.engine, task_id, call.key.id, amount, values):
-                    raise InvalidRequest("The task is no longer waiting for a modal confirmation.", param="taskId",
-                                         code="task_status_not_modal")
-            else:
-                task_id = await self._insert(call, submit, parent, upstream_id, status, amount, mode, now)
-        except GatewayError:
-            if call.reservation is not None:
-                self._services.ledger.refund(call.reservation)
-            raise
-        except Exception as exc:
-            if call.reservation is not None:
-                self._services.ledger.refund(call.reservation)
-            raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
-        if call.reservation is not None:
-            self._services.ledger.charge_committed(call.reservation, amount)
-        call.finished = True  # accounted by the task's record when it ends
-        return Answer(200, submit_result(codes.EXISTED if modal else codes.SUCCESS,
-                                         _description(answer, channel.scrubber), task_id,
-                                         _properties(answer, channel.scrubber)))
-
-    async def _insert(self, call: Call, submit: MjSubmit, parent: Row | None, upstream_id: str, status: str,
-                      amount: int, mode: str | None, now: int) -> str:
-        assert call.channel is not None
-        request = {"endpoint": submit.endpoint.value, "mode": mode, "prompt": submit.prompt,
-                   "parent_id": parent["id"] if parent is not None else None, "custom_id": submit.custom_id,
-                   "state": submit.body.get("state") if isinstance(submit.body.get("state"), str) else None}
-        for _ in range(5):
-            task_id = new_task_id(now)
-            row = {
-                "id": task_id, "kind": KIND, "action": submit.action, "request_id": call.request_id,
-                "key_id": call.key.id, "key_name": call.key.name, "model": call.model, "status": status,
-                "progress": "0%", "request": request, "channel_id": call.channel.id, "upstream_task_id": upstream_id,
-                "client_ip": call.client_ip, "webhook": submit.notify_hook, "webhook_attempts": 0,
-                "hold_nano": amount, "cost_nano": 0, "runs": 0, "due_ms": None, "lease_until_ms": 0,
-                "submit_ms": now, "deadline_ms": now + int(self._services.settings.mj_task_timeout_s * 1000),
-                "updated_ms": now,
-            }
-            if await store.get(self._services.engine, task_id) is None:
-                await store.insert_task(self._services.engine, row)
-                return task_id
-        raise AccountingUnavailable("No free task id could be found; retry.")
-
     # --- queries ------------------------------------------------------------------------------------
 
     async def owned_task(self, key: KeyRecord, task_id: str) -> Row:
         """The key's own Midjourney task; any other id, including another key's task, is not found."""
         row = await store.get(self._services.engine, task_id) if 0 < len(task_id) <= 64 else None
-        if row is None or row["kind"] != KIND or row["key_id"] != key.id:
+        if row is None or row["kind"] != KIND or row["key_id"] != key.id or row["status"] == SUBMITTING:
             raise NotFound(f"No task with the id '{task_id[:64]}'.", param="taskId", code="task_not_found")
         return row
 
     async def tasks(self, key: KeyRecord, ids: Sequence[str]) -> list[Row]:
         wanted = [i for i in dict.fromkeys(ids) if isinstance(i, str) and 0 < len(i) <= 64]
-        rows = {r["id"]: r for r in await store.get_many(self._services.engine, wanted, key.id) if r["kind"] == KIND}
+        rows = {r["id"]: r for r in await store.get_many(self._services.engine, wanted, key.id)
+                if r["kind"] == KIND and r["status"] != SUBMITTING}
         return [rows[i] for i in wanted if i in rows]
 
     def render(self, task: Row, origin: str | None) -> dict[str, Any]:
@@ -394,6 +402,20 @@ class MidjourneyRelay:
             copy = dict(task["result"])
             rewrite_media(copy, lambda name, url: found.setdefault(name, url))
         return found.get(media)
+
+
+def _accepted_status(submit: MjSubmit, answer: Mapping[str, Any]) -> tuple[str, bool]:
+    """The task's status after the upstream accepted (code 1, 21 or 22), and whether it waits for a modal."""
+    raw_properties = answer.get("properties")
+    properties: dict[str, Any] = raw_properties if isinstance(raw_properties, dict) else {}
+    modal = answer.get("code") == codes.EXISTED and (submit.needs_modal or properties.get("remix") is True)
+    status = "MODAL" if modal else "NOT_START" if answer.get("code") == codes.IN_QUEUE else "SUBMITTED"
+    return status, modal
+
+
+def _not_modal() -> InvalidRequest:
+    return InvalidRequest("The task is no longer waiting for a modal confirmation.", param="taskId",
+                          code="task_status_not_modal")
 
 
 def new_task_id(now_ms: int) -> str:

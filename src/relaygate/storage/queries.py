@@ -176,8 +176,9 @@ def _usage_conditions(filters: Mapping[str, Any]) -> list[sa.ColumnElement[bool]
         conds.append(usage_records.c.created_at_ms >= filters["since_ms"])
     if filters.get("until_ms") is not None:
         conds.append(usage_records.c.created_at_ms < filters["until_ms"])
-    if filters.get("request_id") is not None:
-        conds.append(usage_records.c.request_id == filters["request_id"])
+    for name in ("request_id", "client_request_id"):  # relaygate's id (unique), the client's (not unique)
+        if filters.get(name) is not None:
+            conds.append(usage_records.c[name] == filters[name])
     return conds
 
 

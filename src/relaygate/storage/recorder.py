@@ -10,12 +10,12 @@ twice or miss one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import operator
-import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -59,6 +59,7 @@ class UsageRecord:
     error_code: str | None = None
     image_input_tokens: int = 0
     images: int = 0  # images billed (image endpoints)
+    client_request_id: str | None = None  # the client's own id; ``request_id`` is relaygate's
 
 
 class SpendListener(Protocol):
@@ -153,6 +154,47 @@ class _SqliteWriter:
             self._conn = None
 
 
+class _SharedExclusive:
+    """Many shared holders at once, or one exclusive holder (the refresh), which waits for the shared
+    ones in progress and keeps new ones waiting meanwhile."""
+
+    def __init__(self) -> None:
+        self._condition = asyncio.Condition()
+        self._shared = 0
+        self._exclusive = False
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        async with self._condition:
+            await self._condition.wait_for(lambda: not self._exclusive)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            async with self._condition:
+                self._shared -= 1
+                self._condition.notify_all()
+
+    async def try_exclusive(self, timeout_s: float) -> bool:
+        """Hold it exclusively; False (and not held) when the shared holders did not finish in time."""
+        async with self._condition:
+            await self._condition.wait_for(lambda: not self._exclusive)
+            self._exclusive = True
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._condition.wait_for(lambda: self._shared == 0)
+            except TimeoutError:
+                self._exclusive = False
+                self._condition.notify_all()
+                return False
+        return True
+
+    async def release_exclusive(self) -> None:
+        async with self._condition:
+            self._exclusive = False
+            self._condition.notify_all()
+
+
 class Recorder:
     def __init__(self, engine: AsyncEngine, listener: SpendListener, *,
                  refresh_every_s: float = 1.0, clock: Callable[[], float] | None = None) -> None:
@@ -166,6 +208,7 @@ class Recorder:
         self._last_batch = 0
         self._sqlite_path = _sqlite_file(engine)
         self._sqlite: _SqliteWriter | None = None
+        self._outside = _SharedExclusive()
 
     def start(self) -> None:
         if not self._last_refresh:  # the period counts from now, not from the clock's origin
@@ -227,17 +270,16 @@ class Recorder:
             await self._insert([record for record, _ in batch], spend)
         except Exception as exc:  # a failed commit must reach every waiter, not kill the writer
             if len(batch) > 1:
-                # One bad record (a client reusing its X-Request-Id) must not fail the rest of the batch.
+                # One record the database refuses must not fail the rest of the batch.
                 for item in batch:
                     await self._commit([item])
                 return
-            if not await self._insert_renamed(batch[0][0], spend, exc):
-                log.error("usage commit failed for %d records: %s", len(batch), type(exc).__name__)
-                self._listener.failed(spend)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(RecorderError("usage record could not be stored"))
-                return
+            log.error("usage commit failed for %d records: %s", len(batch), type(exc).__name__)
+            self._listener.failed(spend)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(RecorderError("usage record could not be stored"))
+            return
         self._listener.committed(spend)
         for _, future in batch:
             if not future.done():
@@ -276,21 +318,6 @@ class Recorder:
         self._sqlite = writer
         return writer
 
-    async def _insert_renamed(self, record: UsageRecord, spend: dict[int, int], exc: Exception) -> bool:
-        """A request id the client chose may already be taken: store the record under a unique variant
-        (``<id>~<8 hex>``), so that the call is still recorded and billed exactly once."""
-        if not isinstance(exc, sa.exc.IntegrityError):
-            return False
-        try:
-            async with self._engine.connect() as conn:
-                if await queries.usage_by_request_id(conn, record.request_id) is None:
-                    return False
-            record.request_id = f"{record.request_id[:119]}~{os.urandom(4).hex()}"
-            await self._insert([record], spend)
-        except Exception:
-            return False
-        return True
-
     async def refresh_now(self) -> None:
         """Read the committed spend once (at start, before the writer runs)."""
         self._last_refresh = self._clock()
@@ -304,13 +331,24 @@ class Recorder:
         await self._refresh()
 
     async def _refresh(self) -> None:
+        # Not while a change outside the group commit is between its commit and the ledger; if they take
+        # long (a busy database), skip this refresh rather than hold up the writer.
+        if not await self._outside.try_exclusive(self._refresh_every_s / 2):
+            return
         try:
             async with self._engine.connect() as conn:
                 used = await queries.key_balances(conn)
+            self._listener.refreshed(used)
         except Exception as exc:
             log.warning("could not refresh key balances: %s", type(exc).__name__)
-            return
-        self._listener.refreshed(used)
+        finally:
+            await self._outside.release_exclusive()
+
+    def outside_commit(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Wrap a change of committed spend made outside the group commit (a task's hold or its end)
+        together with the listener's update for it: no refresh reads the database between the two, so
+        the ledger never counts such a change twice (read back and added) or misses it."""
+        return self._outside.shared()
 
 
 class RecorderError(Exception):

@@ -96,9 +96,12 @@ usage_records = sa.Table(
     sa.Column("error_code", sa.String(64), nullable=True),
     sa.Column("image_input_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("images", sa.Integer, nullable=False, default=0),
+    # ``request_id`` is relaygate's own (unique by construction); this is the one the client sent, if any.
+    sa.Column("client_request_id", sa.String(128), nullable=True),
     sa.Index("ix_usage_key_time", "key_id", "created_at_ms"),
     sa.Index("ix_usage_model_time", "model", "created_at_ms"),
     sa.Index("ix_usage_time", "created_at_ms"),
+    sa.Index("ix_usage_client_request_id", "client_request_id"),
 )
 
 # Async work (images ``?async=true``, Midjourney): one row per task, shared by every instance.
@@ -136,6 +139,7 @@ tasks = sa.Table(
     sa.Column("finish_ms", sa.BigInteger, nullable=True),
     sa.Column("deadline_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("client_request_id", sa.String(128), nullable=True),
     sa.Index("ix_tasks_due", "due_ms"),
     sa.Index("ix_tasks_key_time", "key_id", "submit_ms"),
     sa.Index("ix_tasks_open", "kind", "channel_id", "finish_ms"),

@@ -21,6 +21,7 @@ from relaygate.surfaces.common import (
     CHAT_RELAY,
     accept_call,
     client_ip,
+    client_request_id,
     json_response,
     read_json_object,
     request_id,
@@ -79,7 +80,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
     check_model(key, model)
     headers = {name: request.headers[name] for name in _PASSTHROUGH_HEADERS if name in request.headers}
     call = Call(request_id=rid, surface="anthropic.messages", model=model, stream=stream, key=key,
-                client_ip=client_ip(request), body=body, client_headers=headers, dialect="anthropic")
+                client_ip=client_ip(request), client_request_id=client_request_id(request),
+                body=body, client_headers=headers, dialect="anthropic")
     result = await request.app[CHAT_RELAY].relay(call, raw)
     return await send_result(request, result, rid, ANTHROPIC)
 

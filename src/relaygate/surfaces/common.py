@@ -23,7 +23,8 @@ log = logging.getLogger("relaygate.surfaces")
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 CHAT_RELAY: web.AppKey[ChatRelay] = web.AppKey("chat_relay", ChatRelay)
 EMBEDDINGS_RELAY: web.AppKey[EmbeddingsRelay] = web.AppKey("embeddings_relay", EmbeddingsRelay)
-REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_HEADER = "X-Request-Id"  # relaygate's own id, on every response
+CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id"  # the client's id, echoed when it sent one
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorRenderer = Callable[[GatewayError, str], tuple[int, bytes]]
@@ -34,17 +35,35 @@ def services_of(request: web.Request) -> Services:
 
 
 def request_id(request: web.Request) -> str:
-    """The client's ``X-Request-Id`` when it is sane, else a new one; stored on the request."""
+    """relaygate's own id for this request (``req_`` and 24 random hex digits), made once and stored on
+    the request. It keys the usage record, the task and the access-log line: an id the client chose
+    could be anyone's (another key's, or its own from an earlier call), so it is never a key
+    (``client_request_id`` keeps it beside)."""
     existing = request.get("request_id")
     if existing:
         return str(existing)
-    given = request.headers.get(REQUEST_ID_HEADER)
-    if given and len(given) <= 128 and given.isascii() and given.isprintable():
-        rid = given
-    else:
-        rid = "req_" + os.urandom(12).hex()
+    rid = "req_" + os.urandom(12).hex()
     request["request_id"] = rid
     return rid
+
+
+def client_request_id(request: web.Request) -> str | None:
+    """The client's own id for this request when it sent a sane one: ``X-Client-Request-Id`` (OpenAI's
+    name), else ``X-Request-Id``; at most 128 printable ASCII characters. Stored and echoed, not unique."""
+    for name in (CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER):
+        given = request.headers.get(name)
+        if given and len(given) <= 128 and given.isascii() and given.isprintable():
+            return given
+    return None
+
+
+async def stamp_request_ids(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: every response of every route carries relaygate's ``X-Request-Id``, and
+    the client's own id as ``X-Client-Request-Id`` when it sent one."""
+    response.headers[REQUEST_ID_HEADER] = request_id(request)
+    given = client_request_id(request)
+    if given is not None:
+        response.headers[CLIENT_REQUEST_ID_HEADER] = given
 
 
 def client_ip(request: web.Request) -> str | None:
@@ -93,7 +112,6 @@ def json_response(payload: Any, *, status: int = 200, rid: str | None = None,
 def error_response(error: GatewayError, rid: str, render: ErrorRenderer) -> web.Response:
     status, body = render(error, rid)
     response = web.Response(body=body, status=status, content_type="application/json")
-    response.headers[REQUEST_ID_HEADER] = rid
     for name, value in error.headers.items():
         response.headers[name] = value
     return response
@@ -138,11 +156,10 @@ async def send_result(request: web.Request, result: RelayResult, rid: str, diale
     if isinstance(result, JsonResult):
         response = web.Response(body=result.body, status=result.status)
         response.headers["Content-Type"] = result.content_type
-        response.headers[REQUEST_ID_HEADER] = rid
         return response
     stream = web.StreamResponse(status=200, headers={
         "Content-Type": stream_type, "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no", REQUEST_ID_HEADER: rid,
+        "X-Accel-Buffering": "no",
     })
     body = result.body
     try:

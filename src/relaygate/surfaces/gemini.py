@@ -27,6 +27,7 @@ from relaygate.surfaces.common import (
     EMBEDDINGS_RELAY,
     accept_call,
     client_ip,
+    client_request_id,
     json_response,
     read_json_object,
     request_id,
@@ -91,7 +92,8 @@ async def _generate(request: web.Request, model: str, *, stream: bool) -> web.St
     check_model(key, model)
     json_array = stream and request.query.get("alt") != "sse"
     call = Call(request_id=rid, surface="gemini.generate", model=model, stream=stream, key=key,
-                client_ip=client_ip(request), body=body, dialect="gemini-json-array" if json_array else "gemini")
+                client_ip=client_ip(request), client_request_id=client_request_id(request),
+                body=body, dialect="gemini-json-array" if json_array else "gemini")
     result = await request.app[CHAT_RELAY].relay(call, raw)
     if json_array:
         return await send_result(request, result, rid, GEMINI_JSON_ARRAY, stream_type="application/json")
@@ -106,8 +108,8 @@ async def _embed(request: web.Request, model: str, *, batch: bool) -> web.Stream
         check_gemini_embed_request(body)
     check_model(key, model)
     call = Call(request_id=rid, surface="gemini.batch_embed" if batch else "gemini.embed", model=model,
-                stream=False, key=key, client_ip=client_ip(request), body=body,
-                dialect="gemini" if batch else "gemini-single")
+                stream=False, key=key, client_ip=client_ip(request), client_request_id=client_request_id(request),
+                body=body, dialect="gemini" if batch else "gemini-single")
     result = await request.app[EMBEDDINGS_RELAY].relay(call, raw)
     return await send_result(request, result, rid, GEMINI)
 

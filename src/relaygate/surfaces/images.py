@@ -18,6 +18,7 @@ from relaygate.relay.multipart import FilePart, ImageForm, read_image_request
 from relaygate.surfaces.common import (
     accept_call,
     client_ip,
+    client_request_id,
     json_response,
     request_id,
     send_result,
@@ -41,7 +42,7 @@ async def generations(request: web.Request) -> web.StreamResponse:
     job = check_image_request(ImageOperation.GENERATE, body, form=False)
     check_model(key, job.model)
     call = Call(request_id=rid, surface=SURFACE, model=job.model, stream=False, key=key,
-                client_ip=client_ip(request), body=body)
+                client_ip=client_ip(request), client_request_id=client_request_id(request), body=body)
     if _is_async(request):
         return await _submit(request, call, job, None)
     if job.stream:
@@ -71,7 +72,7 @@ async def _multipart(request: web.Request, operation: ImageOperation, *, async_a
         _check_files(form, job)
         check_model(key, job.model)
         call = Call(request_id=rid, surface=SURFACE, model=job.model, stream=False, key=key,
-                    client_ip=client_ip(request), body=dict(job.params))
+                    client_ip=client_ip(request), client_request_id=client_request_id(request), body=dict(job.params))
         if async_allowed and _is_async(request):
             return await _submit(request, call, job, form)
         if job.stream:

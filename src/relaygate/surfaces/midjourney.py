@@ -30,6 +30,7 @@ from relaygate.relay.signed_media import CachedFile, MediaCache, SignedLinks
 from relaygate.surfaces.common import (
     accept_call,
     client_ip,
+    client_request_id,
     json_response,
     read_json_object,
     request_id,
@@ -86,7 +87,7 @@ def _submit_handler(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web
         rid, key, body, _raw = await accept_call(request, _key)
         checked = check_submit(endpoint, body)
         call = Call(request_id=rid, surface=SURFACE, model=checked.price_model, stream=False, key=key,
-                    client_ip=client_ip(request), body=body)
+                    client_ip=client_ip(request), client_request_id=client_request_id(request), body=body)
         answer = await request.app[MJ_RELAY].submit(call, checked, _mode(request))
         return json_response(answer.body, status=answer.status, rid=rid)
 

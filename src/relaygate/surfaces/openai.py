@@ -24,6 +24,7 @@ from relaygate.surfaces.common import (
     EMBEDDINGS_RELAY,
     accept_call,
     client_ip,
+    client_request_id,
     json_response,
     request_id,
     send_result,
@@ -75,7 +76,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     model, stream = validate_chat_body(body)
     check_model(key, model)
     call = Call(request_id=rid, surface="openai.chat", model=model, stream=stream, key=key,
-                client_ip=client_ip(request), body=body)
+                client_ip=client_ip(request), client_request_id=client_request_id(request), body=body)
     result = await request.app[CHAT_RELAY].relay(call, raw)
     return await send_result(request, result, rid, OPENAI)
 
@@ -86,7 +87,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     model = check_openai_embeddings_request(body)
     check_model(key, model)
     call = Call(request_id=rid, surface="openai.embeddings", model=model, stream=False, key=key,
-                client_ip=client_ip(request), body=body)
+                client_ip=client_ip(request), client_request_id=client_request_id(request), body=body)
     result = await request.app[EMBEDDINGS_RELAY].relay(call, raw)
     return await send_result(request, result, rid, OPENAI)
 

@@ -44,7 +44,7 @@ def task_call(services: Services, task: dict[str, Any], surface: str, body: dict
     key = services.snapshots.current.keys_by_id.get(task["key_id"]) or KeyRecord(
         id=task["key_id"], name=task["key_name"] or "", key_hash="")
     return Call(request_id=task["request_id"], surface=surface, model=task["model"], stream=False, key=key,
-                client_ip=task["client_ip"], body=body)
+                client_ip=task["client_ip"], client_request_id=task["client_request_id"], body=body)
 
 
 class TaskHandler(Protocol):

@@ -1,7 +1,9 @@
 """Async image tasks: ``?async=true`` on generations and edits (spec/images-async.md §3).
 
 Submit checks the request like a synchronous call, reserves what ``n`` images would cost and stores
-the task with that hold (and an edit's files) in one transaction, then answers ``{"task_id": ...}``.
+the task with that hold (and an edit's files) in one transaction, then answers ``{"task_id": ...}``;
+nothing goes upstream before the task is stored. The hold passes only while the key's quota in the
+database covers it (``store.insert_task``), so it is exact across processes and instances.
 The engine runs the task in whichever process takes its lease, through the same relay as a
 synchronous call, and ends it in one transaction with its usage record: settled at the actual cost on
 success, refunded on failure, timeout, or when it was interrupted ``task_max_runs`` times. The client's
@@ -20,7 +22,7 @@ import orjson
 from relaygate.billing.rules import EndReason
 from relaygate.core.images import ImageJob, ImageOperation
 from relaygate.dialects.openai.images import check_image_request
-from relaygate.errors import GatewayError, UpstreamTimeout
+from relaygate.errors import GatewayError, InsufficientQuota, UpstreamTimeout
 from relaygate.relay.call import Call
 from relaygate.relay.exchange import AccountingUnavailable, Failure
 from relaygate.relay.images import ImagesRelay, bill_for, estimated_usage
@@ -57,6 +59,7 @@ class ImageTasks:
         settings = self._services.settings
         row = {
             "id": task_id, "kind": KIND, "action": job.operation.value, "request_id": call.request_id,
+            "client_request_id": call.client_request_id,
             "key_id": call.key.id, "key_name": call.key.name, "model": call.model, "status": "SUBMITTED",
             "progress": "0%", "request": {"operation": job.operation.value, "params": job.params},
             "client_ip": call.client_ip, "webhook": webhook, "webhook_attempts": 0, "hold_nano": hold,
@@ -64,15 +67,20 @@ class ImageTasks:
             "deadline_ms": now + int(settings.task_timeout_s * 1000), "updated_ms": now,
         }
         files = [StoredFile(*f) for f in form.file_tuples()] if form is not None else []
-        try:
-            await store.insert_task(self._services.engine, row, files)
-        except Exception as exc:
+        async with self._services.recorder.outside_commit():
+            try:
+                await store.insert_task(self._services.engine, row, files)
+            except InsufficientQuota:  # other processes' holds used the quota this process did not see yet
+                if call.reservation is not None:
+                    self._services.ledger.refund(call.reservation)
+                raise
+            except Exception as exc:
+                if call.reservation is not None:
+                    self._services.ledger.refund(call.reservation)
+                log.error("could not store an image task: %s", type(exc).__name__)
+                raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
             if call.reservation is not None:
-                self._services.ledger.refund(call.reservation)
-            log.error("could not store an image task: %s", type(exc).__name__)
-            raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
-        if call.reservation is not None:
-            self._services.ledger.charge_committed(call.reservation, hold)
+                self._services.ledger.charge_committed(call.reservation, hold)
         call.finished = True  # accounted by the task's own record when it ends
         if self.engine is not None:
             self.engine.wake()
@@ -150,9 +158,10 @@ class ImageTasks:
         else:
             values["due_ms"] = None
         delta = record.cost_nano - task["hold_nano"]
-        if not await store.finish(self._services.engine, lease, values, record, delta):
-            return
-        self._services.ledger.adjust_committed(task["key_id"], delta)
+        async with self._services.recorder.outside_commit():
+            if not await store.finish(self._services.engine, lease, values, record, delta):
+                return
+            self._services.ledger.adjust_committed(task["key_id"], delta)
         self._relay.meter.log(record)
         if task["webhook"] and self.engine is not None:
             self.engine.wake()  # the webhook is delivered as the task's next piece of work

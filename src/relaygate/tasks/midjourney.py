@@ -11,7 +11,9 @@ Every observed change (status, progress, image, buttons) is applied only if it m
 (spec §7 order), so a late poll cannot undo a callback. The end of a task is one transaction (status,
 usage record, ``cost − hold`` on the key) that only a task not yet final passes: a success keeps what
 was charged at submit, a failure or a timeout refunds it, once. When the task has a ``notifyHook``, each
-change leaves it due for the task engine, which delivers the task as its owner sees it.
+change leaves it due for the task engine, which delivers the task as its owner sees it. A task a
+process left in the pre-submit status (``relay/midjourney_holds.py``) falls due for the engine too,
+which ends it refunded.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ import orjson
 from relaygate.billing.rules import EndReason
 from relaygate.dialects.midjourney.codes import FINAL_STATUSES, status_rank
 from relaygate.dialects.midjourney.task import scrubbed_task
+from relaygate.errors import GatewayError
 from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout
 from relaygate.providers.registry import midjourney_provider
 from relaygate.relay.call import Call
+from relaygate.relay.exchange import Failure
 from relaygate.relay.midjourney import KIND, SURFACE, MidjourneyRelay
+from relaygate.relay.midjourney_holds import SUBMITTING
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
 from relaygate.scrub import NO_CHANNEL
@@ -193,9 +198,10 @@ class MidjourneyTasks:
             values["start_ms"] = now
         values.update({"webhook_state": "pending", "due_ms": now} if task["webhook"] else {"due_ms": None})
         delta = record.cost_nano - task["hold_nano"]
-        if not await store.finish(self._services.engine, task["id"], values, record, delta):
-            return
-        self._services.ledger.adjust_committed(task["key_id"], delta)
+        async with self._services.recorder.outside_commit():
+            if not await store.finish(self._services.engine, task["id"], values, record, delta):
+                return
+            self._services.ledger.adjust_committed(task["key_id"], delta)
         self._relay.meter.log(record)
         if task["webhook"]:
             self._wake()
@@ -229,6 +235,12 @@ class MidjourneyTasks:
     # --- the client's notifyHook (the engine's handler for this kind) -------------------------------
 
     async def run(self, task: dict[str, Any], lease: Lease) -> None:
+        if task["status"] == SUBMITTING:  # left behind by a process that died mid-submit: refund it
+            error = GatewayError("The submit was interrupted before the upstream's answer was taken in; "
+                                 "it was refunded.", code="task_interrupted")
+            await self._relay.holds.abandon(self._call_for(task), task["id"], task["hold_nano"],
+                                            Failure(error, EndReason.UPSTREAM_ERROR), lease)
+            return
         await deliver_step(self._services.engine, self._webhooks, task, lease,
                            orjson.dumps(self._relay.render(task, None)), self._services.settings.webhook_attempts)
 

@@ -2,8 +2,10 @@
 names its lease holder, so two processes can never both finish (and bill) the same task.
 
 Money: a task's ``hold_nano`` is added to the key's ``used_nano`` in the transaction that stores the
-task; the transaction that ends it writes its usage record and adds ``cost - hold`` (a refund when
-it failed), and does so only if the task was not already final.
+task, by a conditional update that passes only while the key's quota (in the database) covers it, so
+any number of processes and instances together cannot overdraw a key with task holds; the
+transaction that ends it writes its usage record and adds ``cost - hold`` (a refund when it failed),
+and does so only if the task was not already final.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from relaygate.errors import QUOTA_EXCEEDED, InsufficientQuota
 from relaygate.storage.recorder import UsageRecord
 from relaygate.storage.tables import api_keys, leases, task_files, tasks, usage_records
 
@@ -39,15 +42,17 @@ class Lease:
 
 
 async def insert_task(engine: AsyncEngine, row: Mapping[str, Any], files: Iterable[StoredFile] = ()) -> None:
-    """Store a new task, its files, and its hold on the key, in one transaction."""
+    """Store a new task, its files, and its hold on the key, in one transaction. Raises
+    ``InsufficientQuota`` (and stores nothing) when the key's quota does not cover the hold."""
     async with engine.begin() as conn:
+        # The hold first: on PostgreSQL it locks the key's row until the commit, on SQLite it takes the
+        # write lock, so concurrent holds on one key are decided one after the other.
+        await _hold(conn, row["key_id"], row["hold_nano"])
         await conn.execute(sa.insert(tasks).values(**row))
         file_rows = [{"task_id": row["id"], "seq": seq, "name": f.name, "filename": f.filename,
                       "content_type": f.content_type, "data": f.data} for seq, f in enumerate(files)]
         if file_rows:
             await conn.execute(sa.insert(task_files), file_rows)
-        if row["hold_nano"]:
-            await _add_spend(conn, row["key_id"], row["hold_nano"])
 
 
 async def claim_due(engine: AsyncEngine, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Row]:
@@ -89,14 +94,16 @@ async def release(engine: AsyncEngine, lease: Lease, values: Mapping[str, Any]) 
 
 
 async def finish(engine: AsyncEngine, lease: Lease | str, values: Mapping[str, Any], record: UsageRecord,
-                 spend_delta: int) -> bool:
+                 spend_delta: int, *, expect_status: str | None = None) -> bool:
     """End the task (``values`` has its final status) and bill it, once: the usage record and the key's
     spend change commit with the status, or nothing does. False when the task was already final or the
     lease was lost. ``lease`` is the holder's lease, or just the task id for work that holds no task
     lease (a Midjourney poll, which holds its channel's lease): the final-status guard alone then
-    keeps the end to one."""
+    keeps the end to one. ``expect_status``: only a task still in that status is ended."""
     task_id = lease.task_id if isinstance(lease, Lease) else lease
     query = _held(lease) if isinstance(lease, Lease) else sa.update(tasks).where(tasks.c.id == task_id)
+    if expect_status is not None:
+        query = query.where(tasks.c.status == expect_status)
     async with engine.begin() as conn:
         result = await conn.execute(query.where(tasks.c.status.not_in(FINAL_STATUSES)).values(**values))
         if result.rowcount != 1:
@@ -109,25 +116,44 @@ async def finish(engine: AsyncEngine, lease: Lease | str, values: Mapping[str, A
 
 
 async def update_open(engine: AsyncEngine, task_id: str, values: Mapping[str, Any],
-                      *, expect_updated_ms: int | None = None) -> bool:
-    """Change a task that is not final (``expect_updated_ms``: only if nobody changed it since)."""
+                      *, expect_updated_ms: int | None = None, expect_status: str | None = None) -> bool:
+    """Change a task that is not final (``expect_updated_ms``: only if nobody changed it since;
+    ``expect_status``: only if it is still in that status)."""
     query = sa.update(tasks).where(tasks.c.id == task_id, tasks.c.status.not_in(FINAL_STATUSES))
     if expect_updated_ms is not None:
         query = query.where(tasks.c.updated_ms == expect_updated_ms)
+    if expect_status is not None:
+        query = query.where(tasks.c.status == expect_status)
     async with engine.begin() as conn:
         return (await conn.execute(query.values(**values))).rowcount == 1
 
 
-async def add_hold(engine: AsyncEngine, task_id: str, key_id: int, amount: int, values: Mapping[str, Any]) -> bool:
-    """Charge one more amount to an open task (a Midjourney modal continuing its task), with the key."""
+async def add_hold(engine: AsyncEngine, task_id: str, key_id: int, amount: int, status: str) -> bool:
+    """Charge one more amount to a task in ``status`` (a Midjourney modal continuing its task), with the
+    key. False when the task is not in that status; raises ``InsufficientQuota`` (and changes nothing)
+    when the key's quota does not cover the amount."""
     async with engine.begin() as conn:
         result = await conn.execute(
-            sa.update(tasks).where(tasks.c.id == task_id, tasks.c.status.not_in(FINAL_STATUSES))
-            .values(hold_nano=tasks.c.hold_nano + amount, **values))
+            sa.update(tasks).where(tasks.c.id == task_id, tasks.c.status == status)
+            .values(hold_nano=tasks.c.hold_nano + amount))
+        if result.rowcount != 1:
+            return False
+        await _hold(conn, key_id, amount)  # raising rolls the task's change back too
+        return True
+
+
+async def drop_hold(engine: AsyncEngine, task_id: str, key_id: int, amount: int) -> bool:
+    """Take back an amount ``add_hold`` charged to an open task (the upstream refused the modal), with
+    the key. False when the task ended meanwhile: its end settled the whole hold, this amount included."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            sa.update(tasks).where(tasks.c.id == task_id, tasks.c.status.not_in(FINAL_STATUSES),
+                                   tasks.c.hold_nano >= amount)
+            .values(hold_nano=tasks.c.hold_nano - amount))
         if result.rowcount != 1:
             return False
         if amount:
-            await _add_spend(conn, key_id, amount)
+            await _add_spend(conn, key_id, -amount)
         return True
 
 
@@ -207,6 +233,21 @@ async def files(engine: AsyncEngine, task_id: str) -> list[StoredFile]:
 
 def _held(lease: Lease) -> Any:
     return sa.update(tasks).where(tasks.c.id == lease.task_id, tasks.c.lease_owner == lease.owner)
+
+
+async def _hold(conn: AsyncConnection, key_id: int, amount: int) -> None:
+    """Add a task's hold to the key's spend, in the caller's transaction, only if the key's quota covers
+    it: the one check of task holds that holds across processes and instances (the in-memory ledger
+    only refuses early). Raises ``InsufficientQuota`` when it does not."""
+    if not amount:
+        return
+    keys = api_keys.c
+    result = await conn.execute(
+        sa.update(api_keys)
+        .where(keys.id == key_id, sa.or_(keys.quota_nano.is_(None), keys.used_nano + amount <= keys.quota_nano))
+        .values(used_nano=keys.used_nano + amount))
+    if result.rowcount != 1:
+        raise InsufficientQuota(QUOTA_EXCEEDED)
 
 
 async def _add_spend(conn: AsyncConnection, key_id: int, amount: int) -> None:
