@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -101,7 +102,7 @@ def test_openapi_document_is_public_and_lists_every_endpoint(gateway: Gateway) -
     document = response.json()
     assert document["openapi"].startswith("3.1")
     for method, path, _ in ROUTES:
-        documented = path.replace("{pattern:.+}", "{pattern}")
+        documented = re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)  # {pattern:<regex>} is {pattern}
         assert method.lower() in document["paths"][documented], (method, path)
     assert document["paths"]["/api/openapi.json"]["get"]["security"] == []
     for method, path in (("post", "/api/keys"), ("patch", "/api/keys/{id}"), ("post", "/api/channels")):
@@ -391,6 +392,25 @@ def test_usage_query_errors(rejecting_admin: httpx.Client) -> None:
     assert_error(admin.get("/api/usage/summary", params={"group_by": "key_id,hour"}), 400, "invalid_value",
                  "group_by")
     assert_error(admin.get("/api/usage/req_missing"), 404, "not_found", "request_id")
+
+
+@pytest.mark.parametrize("path", ["/api/usage", "/api/usage/summary"])
+@pytest.mark.parametrize("param", ["key_id", "channel_id"])
+def test_an_empty_numeric_filter_is_refused(rejecting_admin: httpx.Client, path: str, param: str) -> None:
+    """``key_id=`` is not an integer (as the OpenAPI description says), not a missing filter."""
+    assert_error(rejecting_admin.get(f"{path}?{param}="), 400, "invalid_type", param)
+
+
+@pytest.mark.parametrize("param", ["limit", "cursor"])
+def test_an_empty_page_parameter_is_refused(rejecting_admin: httpx.Client, param: str) -> None:
+    assert_error(rejecting_admin.get(f"/api/usage?{param}="), 400, "invalid_type", param)
+
+
+def test_a_price_pattern_with_a_newline_is_answered_by_the_admin_api(rejecting_admin: httpx.Client) -> None:
+    """``{pattern}`` takes any characters: a newline reaches the handler and is refused in the API's shape."""
+    assert_error(rejecting_admin.put("/api/prices/%0A", json={"input": 1}), 400, "invalid_value", "pattern")
+    assert_error(rejecting_admin.delete("/api/prices/%0A"), 404, "not_found", "pattern")
+    assert_error(rejecting_admin.delete("/api/prices/a%0Ab"), 404, "not_found", "pattern")
 
 
 # --- bad input ----------------------------------------------------------------------------------

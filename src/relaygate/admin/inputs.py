@@ -270,9 +270,11 @@ def _check_ms(ms: int, param: str) -> int:
 
 
 def usage_filters(params: Mapping[str, str]) -> dict[str, Any]:
+    """Filters from a query string. A numeric parameter that is present must be a number (``key_id=``
+    is a 400, not a missing filter); an empty text parameter filters nothing."""
     filters: dict[str, Any] = {}
     for param in ("key_id", "channel_id"):
-        if params.get(param):
+        if param in params:
             filters[param] = query_int(params[param], param, 0, INT32_MAX)
     for param in ("model", "end_reason", "request_id", "client_request_id"):
         if params.get(param):
@@ -284,8 +286,8 @@ def usage_filters(params: Mapping[str, str]) -> dict[str, Any]:
 
 
 def page(params: Mapping[str, str]) -> tuple[int, int | None]:
-    limit = query_int(params["limit"], "limit", 1, MAX_PAGE) if params.get("limit") else DEFAULT_PAGE
-    cursor = query_int(params["cursor"], "cursor", 1, INT64_MAX) if params.get("cursor") else None
+    limit = query_int(params["limit"], "limit", 1, MAX_PAGE) if "limit" in params else DEFAULT_PAGE
+    cursor = query_int(params["cursor"], "cursor", 1, INT64_MAX) if "cursor" in params else None
     return limit, cursor
 
 

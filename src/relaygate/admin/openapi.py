@@ -67,7 +67,9 @@ _KEY_INPUT: dict[str, Schema] = {
 _CHANNEL_INPUT: dict[str, Schema] = {
     "name": {**STR, "description": "unique"},
     "type": {"type": "string", "enum": list(known_kinds())},
-    "base_url": {**STR, "format": "uri", "description": "required except for type mock"},
+    "base_url": {"anyOf": [{**STR, "format": "uri"}, {"const": ""}],
+                 "description": "an http(s) URL without query or fragment; required except for type mock, "
+                                "whose channels call nothing (\"\", the default, means no URL)"},
     "api_key": {**_nullable(STR), "writeOnly": True, "description": "stored encrypted, never returned"},
     "models": {**STRINGS, "description": "model name patterns this channel serves"},
     "model_map": {**STR_MAP, "description": "client model name → upstream model name"},

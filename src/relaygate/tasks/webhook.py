@@ -1,6 +1,7 @@
 """Delivering a finished task to the client's webhook, with the address checks of DESIGN §3: http(s)
-only, public addresses only (checked for IP literals here and for names on every connection by the
-resolver) unless the operator allows private ones, no redirects followed, a time limit per try.
+only, public addresses only (checked for IP literals here, at submit and again before each delivery,
+and for names on every connection by the resolver) unless the operator allows private ones, no
+redirects followed, a time limit per try.
 
 Retries are the engine's: a failed delivery leaves the task due again after a backoff, so a restart
 does not lose it.
@@ -9,11 +10,12 @@ does not lose it.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
+from yarl import URL
 
 from relaygate.errors import InvalidRequest
 from relaygate.relay.media import address_allowed, public_session
@@ -32,18 +34,48 @@ class WebhookNotAllowed(InvalidRequest):
 
 
 def check_webhook_url(url: str, *, allow_private: bool, param: str = "webhook") -> str:
-    """The URL when it may be delivered to; raises ``WebhookNotAllowed`` (400) otherwise."""
+    """The URL when it may be delivered to; raises ``WebhookNotAllowed`` (400) otherwise. The URL is
+    read with yarl, as the client that delivers it reads it: its host is the one that is connected to
+    (yarl maps ``１２７.0.0.1`` to ``127.0.0.1``, which ``urlsplit`` would keep as a name)."""
     if len(url) > MAX_WEBHOOK_URL:
         raise WebhookNotAllowed(f"'{param}' is longer than {MAX_WEBHOOK_URL} characters.", param=param)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parsed = URL(url)
+        host = parsed.host
+    except (ValueError, TypeError, UnicodeError):
+        host = None
+    plain = url.isprintable() and not any(c.isspace() for c in url)
+    if host is None or not plain or parsed.scheme not in ("http", "https") or not parsed.is_absolute():
         raise WebhookNotAllowed(f"'{param}' must be an http or https URL.", param=param)
-    if parts.username or parts.password:
+    if parsed.raw_user or parsed.raw_password:
         raise WebhookNotAllowed(f"'{param}' must not carry credentials.", param=param)
-    local_name = parts.hostname.lower() == "localhost" and not allow_private
-    if local_name or not address_allowed(parts.hostname, allow_private):
+    if not allow_private and not _host_allowed(host):
         raise WebhookNotAllowed(f"'{param}' points at an address that may not be called.", param=param)
     return url
+
+
+def _host_allowed(host: str) -> bool:
+    """Whether a URL's host may be called when private addresses are not allowed. A numeric host is
+    read as the OS resolver reads it at delivery (``127.1``, ``2130706433``, ``0x7f000001`` and
+    ``0177.0.0.1`` are all 127.0.0.1), so every spelling of an address meets the resolver's rule here;
+    names for the loopback (``localhost``, ``localhost.``, RFC 6761's ``*.localhost``) are refused;
+    other names are checked on every connection by the resolver."""
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return False
+    address = _numeric_address(host)
+    # A zone (fe80::1%eth0) is not part of the address the rule looks at.
+    return address is None or address_allowed(address.split("%")[0], allow_private=False)
+
+
+def _numeric_address(host: str) -> str | None:
+    """The address a numeric host stands for, as ``getaddrinfo`` reads it (no DNS: AI_NUMERICHOST);
+    None for a name."""
+    try:
+        infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return None
+    return str(infos[0][4][0]) if infos else None
 
 
 async def deliver_step(engine: AsyncEngine, sender: WebhookSender, task: dict[str, Any], lease: Lease,

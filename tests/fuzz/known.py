@@ -1,0 +1,40 @@
+"""Hostile-input classes that fail on this branch because another branch fixes them (issue 9).
+
+The one switch for the coordinator: once a fix is merged, delete its name from ``KNOWN_BROKEN``. Then
+the generic fuzz tests generate that class too, and its dedicated test (``test_known_classes.py``) runs
+as a normal test instead of a strict xfail (which fails loudly if the class starts passing unnoticed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+ITEM6 = "issue 9 item 6: fixed on branch shield"
+ITEM2 = "issue 9 item 2: aiohttp logs oversized headers; fixed on another helper's branch"
+FOUND = "found by this suite (issue 9 item 8), reported to the coordinator, not fixed yet"
+
+# class name -> why it fails here
+KNOWN_BROKEN: dict[str, str] = {
+    "non_utf8_authorization": ITEM6,  # Authorization: Bearer \xff\xfe -> 500 (hash_key UnicodeEncodeError)
+    # filename="\xff.png" (or a part Content-Type: \xff) on /v1/images/edits?async=true -> 503
+    "async_edit_non_utf8_filename": ITEM6,
+    "newline_path": ITEM6,  # %0A in a path -> aiohttp's plain-text 404/405
+    "unknown_path_shape": ITEM6,  # unknown paths under /v1/messages, /v1beta, /mj, /api answer OpenAI's shape
+    "upstream_error_with_200": ITEM6,  # an upstream error body sent with HTTP 200 is passed through
+    "oversized_header": ITEM2,  # a header over 8190 bytes: aiohttp logs its bytes and a traceback
+    "protocol_error": ITEM2,  # bytes that are not HTTP (odd methods, NUL or spaces in headers): tracebacks logged
+    "deep_json": FOUND,  # JSON nested 256..1024 deep: parsed, then orjson.dumps fails relaying it -> 500
+    "bad_content_encoding": FOUND,  # Content-Encoding: gzip on a plain body -> 500 and aiohttp tracebacks
+}
+
+
+def broken(name: str) -> bool:
+    return name in KNOWN_BROKEN
+
+
+def known_class(name: str, *args: Any) -> Any:
+    """A pytest param for a hostile class: a strict xfail while the class is in ``KNOWN_BROKEN``."""
+    marks = [pytest.mark.xfail(strict=True, reason=KNOWN_BROKEN[name])] if broken(name) else []
+    return pytest.param(name, *args, marks=marks, id="-".join([name, *map(str, args)]))
