@@ -36,7 +36,7 @@ class Surface:
     routes: tuple[Route, ...]  # the real endpoints fuzzed
     key: str
     credential: bytes = b"Authorization"  # header carrying the key (with "Bearer " for Authorization)
-    faulty: frozenset[str] = frozenset()  # models whose upstream was told to fail
+    faulty: frozenset[str] = frozenset()  # models whose upstream fails (a 5xx, or an error sent with HTTP 200)
     own_unknown_paths: bool = False  # unknown paths under this surface already answer in its dialect
     content_type: bytes = b"application/json"
 

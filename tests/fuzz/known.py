@@ -22,7 +22,6 @@ KNOWN_BROKEN: dict[str, str] = {
     "async_edit_non_utf8_filename": ITEM6,
     "newline_path": ITEM6,  # %0A in a path -> aiohttp's plain-text 404/405
     "unknown_path_shape": ITEM6,  # unknown paths under /v1/messages, /v1beta, /mj, /api answer OpenAI's shape
-    "upstream_error_with_200": ITEM6,  # an upstream error body sent with HTTP 200 is passed through
     "oversized_header": ITEM2,  # a header over 8190 bytes: aiohttp logs its bytes and a traceback
     "protocol_error": ITEM2,  # bytes that are not HTTP (odd methods, NUL or spaces in headers): tracebacks logged
     "deep_json": FOUND,  # JSON nested 256..1024 deep: parsed, then orjson.dumps fails relaying it -> 500

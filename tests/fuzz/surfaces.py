@@ -52,7 +52,7 @@ embeddings_body = _with(
 OPENAI = Surface("openai", "openai", (
     Route(b"POST", b"/v1/chat/completions", chat_body), Route(b"POST", b"/chat/completions", chat_body),
     Route(b"POST", b"/v1/embeddings", embeddings_body),
-), KEY, faulty=frozenset({"faulty-gpt"}), own_unknown_paths=True)
+), KEY, faulty=frozenset({"faulty-gpt", "err200-gpt"}), own_unknown_paths=True)
 
 # --- Anthropic ----------------------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ messages_body = _with(
 )
 ANTHROPIC = Surface("anthropic", "anthropic", (
     Route(b"POST", b"/v1/messages", messages_body), Route(b"POST", b"/v1/messages/count_tokens", messages_body),
-), KEY, credential=b"x-api-key", faulty=frozenset({"faulty-claude"}))
+), KEY, credential=b"x-api-key", faulty=frozenset({"faulty-claude", "err200-claude"}))
 
 # --- Gemini -------------------------------------------------------------------------------------
 
@@ -97,7 +97,7 @@ GEMINI = Surface("gemini", "gemini", tuple(
     for version in ("v1beta", "v1") for model in ("mock-gpt", "fake-gemini", "faulty-gemini", "fake-claude")
     for action, body in (("generateContent", generate_body), ("streamGenerateContent?alt=sse", generate_body),
                          ("countTokens", generate_body), ("embedContent", embed_body))
-), KEY, credential=b"x-goog-api-key", faulty=frozenset({"faulty-gemini"}))
+), KEY, credential=b"x-goog-api-key", faulty=frozenset({"faulty-gemini", "err200-gemini"}))
 
 # --- Midjourney ---------------------------------------------------------------------------------
 

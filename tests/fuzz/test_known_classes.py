@@ -35,8 +35,9 @@ def _probe(surface: Surface, *, method: bytes | None = None, suffix: bytes = b""
     headers = ((surface.auth(auth) if auth is not None else surface.auth(surface.key.encode())),
                (b"Content-Type", b"application/json"), *extra)
     path, sep, query = target.partition(b"?")
-    return Probe(method or route.method, path + suffix + sep + query, headers,
-                 body if body is not None else encode(payload), surface.dialect, protocol=protocol)
+    target, raw = path + suffix + sep + query, body if body is not None else encode(payload)
+    return Probe(method or route.method, target, headers, raw, surface.dialect, protocol=protocol,
+                 fault=surface.is_fault(target, raw))
 
 
 ALL = list(SURFACES)
