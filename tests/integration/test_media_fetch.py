@@ -221,9 +221,20 @@ def test_a_private_address_is_refused_by_default(default: Gateway, media: MediaS
     assert media.requests == []  # not even tried
 
 
-def test_a_name_that_resolves_to_loopback_is_refused_by_default(default: Gateway, media: MediaServer,
-                                                                gemini_fake: FakeGemini) -> None:
-    _refused(default, f"http://localhost:{media.port}/cat.png", "media_fetch_failed", gemini_fake)
+def test_a_loopback_name_is_refused_by_default(default: Gateway, media: MediaServer,
+                                              gemini_fake: FakeGemini) -> None:
+    _refused(default, f"http://localhost:{media.port}/cat.png", "media_url_not_allowed", gemini_fake)
+    assert media.requests == []
+
+
+@pytest.mark.parametrize("host", [
+    "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "１２７.0.0.1", "[::ffff:7f00:1]", "[::1]", "LocalHost.",
+])
+def test_every_spelling_of_the_loopback_is_refused(default: Gateway, media: MediaServer, gemini_fake: FakeGemini,
+                                                   host: str) -> None:
+    """The OS reads these numeric forms as 127.0.0.1 (and yarl reads fullwidth digits as ASCII), and the
+    client never asks the resolver about a literal: the check reads them as the connection would."""
+    _refused(default, f"http://{host}:{media.port}/cat.png", "media_url_not_allowed", gemini_fake)
     assert media.requests == []
 
 

@@ -10,15 +10,13 @@ does not lose it.
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
-from yarl import URL
 
 from relaygate.errors import InvalidRequest
-from relaygate.relay.media import address_allowed, public_session
+from relaygate.relay.media import host_allowed, parse_url, public_session
 from relaygate.tasks import store
 from relaygate.tasks.engine import now_ms
 from relaygate.tasks.store import Lease
@@ -39,43 +37,15 @@ def check_webhook_url(url: str, *, allow_private: bool, param: str = "webhook") 
     (yarl maps ``１２７.0.0.1`` to ``127.0.0.1``, which ``urlsplit`` would keep as a name)."""
     if len(url) > MAX_WEBHOOK_URL:
         raise WebhookNotAllowed(f"'{param}' is longer than {MAX_WEBHOOK_URL} characters.", param=param)
-    try:
-        parsed = URL(url)
-        host = parsed.host
-    except (ValueError, TypeError, UnicodeError):
-        host = None
+    parsed = parse_url(url)
     plain = url.isprintable() and not any(c.isspace() for c in url)
-    if host is None or not plain or parsed.scheme not in ("http", "https") or not parsed.is_absolute():
+    if parsed is None or parsed.host is None or not plain or parsed.scheme not in ("http", "https"):
         raise WebhookNotAllowed(f"'{param}' must be an http or https URL.", param=param)
     if parsed.raw_user or parsed.raw_password:
         raise WebhookNotAllowed(f"'{param}' must not carry credentials.", param=param)
-    if not allow_private and not _host_allowed(host):
+    if not host_allowed(parsed.host, allow_private):
         raise WebhookNotAllowed(f"'{param}' points at an address that may not be called.", param=param)
     return url
-
-
-def _host_allowed(host: str) -> bool:
-    """Whether a URL's host may be called when private addresses are not allowed. A numeric host is
-    read as the OS resolver reads it at delivery (``127.1``, ``2130706433``, ``0x7f000001`` and
-    ``0177.0.0.1`` are all 127.0.0.1), so every spelling of an address meets the resolver's rule here;
-    names for the loopback (``localhost``, ``localhost.``, RFC 6761's ``*.localhost``) are refused;
-    other names are checked on every connection by the resolver."""
-    name = host.rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return False
-    address = _numeric_address(host)
-    # A zone (fe80::1%eth0) is not part of the address the rule looks at.
-    return address is None or address_allowed(address.split("%")[0], allow_private=False)
-
-
-def _numeric_address(host: str) -> str | None:
-    """The address a numeric host stands for, as ``getaddrinfo`` reads it (no DNS: AI_NUMERICHOST);
-    None for a name."""
-    try:
-        infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
-    except (socket.gaierror, UnicodeError, ValueError):
-        return None
-    return str(infos[0][4][0]) if infos else None
 
 
 async def deliver_step(engine: AsyncEngine, sender: WebhookSender, task: dict[str, Any], lease: Lease,
