@@ -645,10 +645,13 @@ def test_image_proxy_serves_signed_links(options_gateway: Gateway, mj: FakeMidjo
     assert httpx.get(f"{options_gateway.url}/mj/image/{task_id}?{other}").status_code == 403
 
 
-def test_notify_hook_bodies_carry_signed_links_under_public_url(gateway_factory: type[Gateway], tmp_path: Path,
-                                                                 mj: FakeMidjourney) -> None:
+@pytest.mark.parametrize("public_url", [True, False], ids=["public_url", "the_submits_origin"])
+def test_notify_hook_bodies_carry_signed_links(gateway_factory: type[Gateway], tmp_path: Path, mj: FakeMidjourney,
+                                               public_url: bool) -> None:
+    """Under ``public_url``, or else under the address the client submitted to: never the upstream's."""
     gateway = gateway_factory(tmp_path, mj_config([mj_channel("mj-px", mj, "px", image_proxy=True)]))
-    gateway.config["public_url"] = gateway.url
+    if public_url:
+        gateway.config["public_url"] = gateway.url
     gateway.start()
     with WebhookReceiver() as receiver, raw(gateway, ALICE) as client:
         task_id, _ = submit(client, "/mj/submit/imagine", {"prompt": "hooked", "notifyHook": receiver.url + "/h"})
@@ -660,7 +663,7 @@ def test_notify_hook_bodies_carry_signed_links_under_public_url(gateway_factory:
         final = next(b for b in receiver.received if b["status"] == "SUCCESS")
     assert urlsplit(final["imageUrl"]).path == f"/mj/image/{task_id}"
     assert final["imageUrl"].startswith(gateway.url + "/mj/image/")
-    assert mj.url not in str(final)
+    assert all(mj.url not in str(body) for body in receiver.received)  # in-progress previews too
     up = upstream_id_of(mj, submits(mj, "submit/imagine")[-1])
     assert httpx.get(final["imageUrl"]).content == httpx.get(mj.image_url(up)).content
 

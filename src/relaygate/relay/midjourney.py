@@ -126,7 +126,9 @@ class MidjourneyRelay:
 
     # --- submit -------------------------------------------------------------------------------------
 
-    async def submit(self, call: Call, submit: MjSubmit, mode: str | None) -> Answer:
+    async def submit(self, call: Call, submit: MjSubmit, mode: str | None, origin: str | None = None) -> Answer:
+        """Submit a task. ``origin`` is the base URL the client called (``scheme://host``): kept with the
+        task so that its notifyHook bodies can carry signed media links when no ``public_url`` is set."""
         settings = self._services.settings
         if submit.notify_hook is not None:
             check_webhook_url(submit.notify_hook, allow_private=settings.allow_private_webhooks, param="notifyHook")
@@ -145,7 +147,7 @@ class MidjourneyRelay:
             return await self._uploaded(call, outcome.answer)
         if parent is not None and submit.endpoint is Endpoint.MODAL:
             return await self._confirm_modal(call, submit, parent, candidates, amount, mode)
-        return await self._submit_task(call, submit, parent, candidates, amount, mode)
+        return await self._submit_task(call, submit, parent, candidates, amount, mode, origin)
 
     async def _attempts(self, call: Call, submit: MjSubmit, parent: Row | None,
                         candidates: list[tuple[ChannelRecord, str]], mode: str | None) -> _Accepted | Failure:
@@ -160,9 +162,11 @@ class MidjourneyRelay:
             raise
 
     async def _submit_task(self, call: Call, submit: MjSubmit, parent: Row | None,
-                           candidates: list[tuple[ChannelRecord, str]], amount: int, mode: str | None) -> Answer:
+                           candidates: list[tuple[ChannelRecord, str]], amount: int, mode: str | None,
+                           origin: str | None) -> Answer:
         """Store the task with its hold, then send the submit; nothing reaches the upstream unpaid."""
-        task_id = await self._holds.store(call, self._pending_row(call, submit, parent, amount, mode), new_task_id)
+        row = self._pending_row(call, submit, parent, amount, mode, origin)
+        task_id = await self._holds.store(call, row, new_task_id)
         outcome = await self._attempts(call, submit, parent, candidates, mode)
         if isinstance(outcome, Failure):
             await self._holds.abandon(call, task_id, amount, outcome)
@@ -201,11 +205,12 @@ class MidjourneyRelay:
                                          _properties(outcome.answer, scrubber)))
 
     def _pending_row(self, call: Call, submit: MjSubmit, parent: Row | None, amount: int,
-                     mode: str | None) -> dict[str, Any]:
+                     mode: str | None, origin: str | None) -> dict[str, Any]:
         """The task as stored before its submit is sent (``TaskHolds.store`` adds id, status and times)."""
         request = {"endpoint": submit.endpoint.value, "mode": mode, "prompt": submit.prompt,
                    "parent_id": parent["id"] if parent is not None else None, "custom_id": submit.custom_id,
-                   "state": submit.body.get("state") if isinstance(submit.body.get("state"), str) else None}
+                   "state": submit.body.get("state") if isinstance(submit.body.get("state"), str) else None,
+                   "origin": origin}
         return {
             "kind": KIND, "action": submit.action, "request_id": call.request_id,
             "client_request_id": call.client_request_id, "key_id": call.key.id, "key_name": call.key.name,

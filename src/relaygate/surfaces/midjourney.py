@@ -88,7 +88,7 @@ def _submit_handler(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web
         checked = check_submit(endpoint, body)
         call = Call(request_id=rid, surface=SURFACE, model=checked.price_model, stream=False, key=key,
                     client_ip=client_ip(request), client_request_id=client_request_id(request), body=body)
-        answer = await request.app[MJ_RELAY].submit(call, checked, _mode(request))
+        answer = await request.app[MJ_RELAY].submit(call, checked, _mode(request), _origin(request))
         return json_response(answer.body, status=answer.status, rid=rid)
 
     submit.__name__ = f"mj_submit_{endpoint.value}"

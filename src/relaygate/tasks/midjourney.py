@@ -241,8 +241,9 @@ class MidjourneyTasks:
             await self._relay.holds.abandon(self._call_for(task), task["id"], task["hold_nano"],
                                             Failure(error, EndReason.UPSTREAM_ERROR), lease)
             return
+        origin = (task["request"] or {}).get("origin")  # where the client submitted it (signed media links)
         await deliver_step(self._services.engine, self._webhooks, task, lease,
-                           orjson.dumps(self._relay.render(task, None)), self._services.settings.webhook_attempts)
+                           orjson.dumps(self._relay.render(task, origin)), self._services.settings.webhook_attempts)
 
 
 def _int_or(value: Any, default: int) -> int:
