@@ -56,10 +56,32 @@ def warm_up() -> None:
     _encoding("cl100k_base")
 
 
+# bpe-openai refuses to encode more than 200,000 tokens at once (TokenLimitError). A character is at
+# most 4 tokens (byte-level BPE, at most 4 UTF-8 bytes), so pieces of 40,000 characters stay under it.
+_PIECE_CHARS = 40_000
+
+
 def count_text(text: str, model: str = "") -> int:
     if not text:
         return 0
-    return len(_encoding(encoding_name_for(model)).encode_ordinary(text))
+    encoding = _encoding(encoding_name_for(model))
+    if len(text) <= _PIECE_CHARS:
+        return len(encoding.encode_ordinary(text))
+    return sum(len(encoding.encode_ordinary(piece)) for piece in _pieces(text))
+
+
+def _pieces(text: str) -> Iterable[str]:
+    """``text`` in pieces of at most ``_PIECE_CHARS`` characters, cut before a space where there is one
+    in the piece's second half: the tokenizer splits words there anyway (a word carries its leading
+    space), so the sum of the pieces' counts is the whole text's count, or within a token per cut."""
+    start = 0
+    while start < len(text):
+        end = min(start + _PIECE_CHARS, len(text))
+        if end < len(text):
+            cut = text.rfind(" ", start + _PIECE_CHARS // 2, end)
+            end = cut if cut > start else end
+        yield text[start:end]
+        start = end
 
 
 def _content_text_and_images(content: Any) -> tuple[list[str], int]:
