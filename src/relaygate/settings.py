@@ -200,7 +200,14 @@ def _coerce(name: str, type_name: str, value: Any) -> Any:
     return value
 
 
+def _is_key_text(text: str) -> bool:
+    """Key material a caller can send in a header; the gate refuses anything else (auth/gate.py)."""
+    return text.isascii() and text.isprintable() and text == text.strip()
+
+
 def _check_scalars(settings: Settings) -> None:
+    if settings.admin_key is not None and not _is_key_text(settings.admin_key):
+        raise ConfigError("admin_key must be printable ASCII without surrounding spaces")
     if settings.unpriced_models not in ("reject", "free"):
         raise ConfigError("unpriced_models must be 'reject' or 'free'")
     at_least_one = ("workers", "max_attempts", "circuit_failures", "max_body_bytes", "max_upstream_body_bytes",
@@ -271,6 +278,8 @@ def _channel(raw: Any) -> ChannelConfig:
 def _key(raw: Any) -> KeyConfig:
     if not isinstance(raw, dict) or not raw.get("name") or not raw.get("key"):
         raise ConfigError("every key needs a name and a key")
+    if not _is_key_text(str(raw["key"])):
+        raise ConfigError(f"key {raw['name']}: the key must be printable ASCII (as callers send it in a header)")
     quota = raw.get("quota_usd")
     expires = raw.get("expires_at")
     return KeyConfig(

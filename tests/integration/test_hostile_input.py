@@ -1,0 +1,115 @@
+"""Malformed input from outside is a 4xx in the caller's dialect, never a 500 or aiohttp's plain text:
+key material that is not text, odd bytes in paths and wrong methods, non-UTF-8 file names in stored
+tasks, and requests whose head or body never completes. Sent over raw sockets, because well-behaved
+clients refuse to send most of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.gateway import Gateway
+from tests.helpers.raw_http import RawAnswer, send
+
+KEY = "sk-hostile-input-0123456789"
+HEADER_TIMEOUT_S = 1.0
+BODY_TIMEOUT_S = 1.0
+CHAT = b'{"model": "mock-chat", "messages": [{"role": "user", "content": "hi"}]}'
+
+
+@pytest.fixture(scope="module")
+def gateway(module_gateway_factory: type[Gateway], tmp_path_factory: pytest.TempPathFactory) -> Gateway:
+    config = {
+        "task_poll_s": 0.2,
+        "channels": [{"name": "mock", "type": "mock", "models": ["mock-chat", "mock-image", "claude-mock",
+                                                                "gemini-mock"]},
+                     {"name": "mj", "type": "midjourney", "options": {"mock": True}}],
+        "prices": {"mock-chat": {"per_call": "0.01"}, "claude-mock": {"per_call": "0.01"},
+                   "gemini-mock": {"per_call": "0.01"}, "mock-image": {"per_image": "0.01"}},
+        "keys": [{"name": "k", "key": KEY}],
+    }
+    return module_gateway_factory(Path(tmp_path_factory.mktemp("hostile")), config).start()
+
+
+# --- what each surface's error looks like ------------------------------------------------------------
+
+
+def openai_code(answer: RawAnswer) -> str:
+    error = answer.json()["error"]
+    assert isinstance(error["message"], str) and error["type"]
+    return str(error["code"])
+
+
+def anthropic_code(answer: RawAnswer) -> str:
+    body = answer.json()
+    assert body["type"] == "error" and body["error"]["type"]
+    return str(body["error"]["code"])
+
+
+def gemini_code(answer: RawAnswer) -> str:
+    error = answer.json()["error"]
+    assert error["code"] == answer.status and error["status"]
+    return str(error["details"][0]["reason"])
+
+
+def mj_code(answer: RawAnswer) -> str:
+    body = answer.json()
+    assert isinstance(body["code"], int) and body["result"] is None
+    return str(body["properties"]["error"])
+
+
+CodeOf = Callable[[RawAnswer], str]
+
+# One authenticated call per surface: (name, method, path, body, how the key is sent, code reader).
+SURFACES: list[tuple[str, str, bytes, bytes, str, CodeOf]] = [
+    ("openai", "POST", b"/v1/chat/completions", CHAT, "bearer", openai_code),
+    ("anthropic", "POST", b"/v1/messages", b'{"model": "claude-mock", "max_tokens": 5, "messages": []}',
+     "x-api-key", anthropic_code),
+    ("gemini", "POST", b"/v1beta/models/gemini-mock:generateContent", b'{"contents": []}', "x-goog-api-key",
+     gemini_code),
+    ("images", "POST", b"/v1/images/generations", b'{"model": "mock-image", "prompt": "x"}', "bearer", openai_code),
+    ("midjourney", "POST", b"/mj/submit/imagine", b'{"prompt": "a cat"}', "mj-api-secret", mj_code),
+    ("admin", "GET", b"/api/keys", b"", "bearer", openai_code),
+]
+
+
+def _with_key(how: str, token: bytes) -> tuple[dict[str, bytes], bytes]:
+    """Headers (and a query suffix) that present ``token`` the way ``how`` says."""
+    if how == "bearer":
+        return {"Authorization": b"Bearer " + token, "Content-Type": b"application/json"}, b""
+    return {how: token, "Content-Type": b"application/json"}, b""
+
+
+@pytest.mark.parametrize(("surface", "method", "path", "body", "how", "code_of"), SURFACES,
+                         ids=[s[0] for s in SURFACES])
+@pytest.mark.parametrize("token", [b"\xff\xfe", b"sk-\xc3\xa9t\xc3\xa9", b"sk-a\tb"], ids=["ff-fe", "utf8", "tab"])
+def test_key_material_that_is_not_ascii_text_is_an_authentication_failure(
+        gateway: Gateway, surface: str, method: str, path: bytes, body: bytes, how: str, code_of: CodeOf,
+        token: bytes) -> None:
+    headers, _ = _with_key(how, token)
+    answer = send(gateway.port, method, path, headers, body)
+    assert answer.status == 401, answer.body
+    assert code_of(answer) == "invalid_api_key"
+
+
+@pytest.mark.parametrize("how", ["bearer", "x-api-key", "x-goog-api-key", "query"])
+def test_every_way_of_sending_a_key_refuses_raw_bytes(gateway: Gateway, how: str) -> None:
+    path = b"/v1beta/models/gemini-mock:generateContent"
+    if how == "query":
+        answer = send(gateway.port, "POST", path + b"?key=%FF%FE", {"Content-Type": b"application/json"},
+                      b'{"contents": []}')
+        code_of: CodeOf = gemini_code
+    else:
+        headers, _ = _with_key(how, b"\xff\xfe")
+        answer = send(gateway.port, "POST", b"/v1/messages" if how == "x-api-key" else path, headers,
+                      b'{"contents": []}')
+        code_of = anthropic_code if how == "x-api-key" else gemini_code
+    assert answer.status == 401, answer.body
+    assert code_of(answer) == "invalid_api_key"
+
+
+def test_no_traceback_was_logged_for_bad_keys(gateway: Gateway) -> None:
+    send(gateway.port, "GET", b"/v1/models", {"Authorization": b"Bearer \xff\xfe"})
+    assert "UnicodeEncodeError" not in gateway.logs()
