@@ -29,7 +29,7 @@ from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
 from relaygate.storage.recorder import Recorder
-from relaygate.surfaces import admin, anthropic, gemini, health, images, midjourney, openai
+from relaygate.surfaces import admin, anthropic, fallback, gemini, health, images, midjourney, openai
 from relaygate.surfaces.common import CHAT_RELAY, EMBEDDINGS_RELAY, SERVICES
 from relaygate.tasks.engine import TaskEngine
 from relaygate.tasks.images import KIND as IMAGE_TASK
@@ -49,7 +49,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
     anthropic.add_routes(app)
     gemini.add_routes(app)
     admin.add_routes(app)
-    openai.add_fallback_route(app)
+    fallback.add_routes(app)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)

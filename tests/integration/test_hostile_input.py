@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.gateway import Gateway
+from tests.helpers.gateway import ADMIN_KEY, Gateway
 from tests.helpers.raw_http import RawAnswer, send
 
 KEY = "sk-hostile-input-0123456789"
@@ -113,3 +113,38 @@ def test_every_way_of_sending_a_key_refuses_raw_bytes(gateway: Gateway, how: str
 def test_no_traceback_was_logged_for_bad_keys(gateway: Gateway) -> None:
     send(gateway.port, "GET", b"/v1/models", {"Authorization": b"Bearer \xff\xfe"})
     assert "UnicodeEncodeError" not in gateway.logs()
+
+
+# --- paths no route serves ----------------------------------------------------------------------------
+
+UNKNOWN_PATHS: list[tuple[str, bytes, CodeOf]] = [
+    ("POST", b"/v1/chat/completions%0A", openai_code),
+    ("POST", b"/chat/completions%0A%0D", openai_code),
+    ("GET", b"/v1/chat/completions", openai_code),  # a wrong method
+    ("POST", b"/v1/images/generations%0A", openai_code),
+    ("GET", b"/v1/images/tasks/%0A/x", openai_code),
+    ("POST", b"/v1/messages%0A", anthropic_code),
+    ("GET", b"/v1/messages", anthropic_code),
+    ("POST", b"/v1beta/models/gemini-mock:generateContent%0A/x", gemini_code),
+    ("PUT", b"/v1beta/models", gemini_code),
+    ("POST", b"/mj/submit/imagine%0A", mj_code),
+    ("POST", b"/mj-fast/mj/submit/imagine%0A", mj_code),
+    ("POST", b"/mj/task/%0A/fetch", mj_code),
+    ("GET", b"/mj/submit/imagine", mj_code),
+    ("GET", b"/api/prices/%0A", openai_code),
+    ("DELETE", b"/api/keys/1", openai_code),
+    ("GET", b"/%0A", openai_code),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "code_of"), UNKNOWN_PATHS,
+                         ids=[f"{m} {p.decode()}" for m, p, _ in UNKNOWN_PATHS])
+def test_unknown_paths_and_wrong_methods_answer_in_the_surface_shape(gateway: Gateway, method: str, path: bytes,
+                                                                      code_of: CodeOf) -> None:
+    headers = {"Authorization": b"Bearer " + KEY.encode(), "Content-Type": b"application/json"}
+    if path.startswith(b"/api"):
+        headers["Authorization"] = b"Bearer " + ADMIN_KEY.encode()
+    answer = send(gateway.port, method, path, headers, b"{}" if method != "GET" else b"")
+    assert answer.status == 404, answer.body
+    assert answer.headers["content-type"].startswith("application/json")
+    assert code_of(answer) == "unknown_url"
