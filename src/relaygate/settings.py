@@ -73,6 +73,8 @@ class Settings:
     unpriced_models: str = "reject"  # reject | free
     snapshot_poll_s: float = 1.0
     shutdown_timeout_s: float = 30.0
+    header_read_timeout_s: float = 30.0  # a request head must be complete this long after connect / the last answer
+    body_read_timeout_s: float = 120.0  # a request body must arrive whole this long after its head, else 408
     sqlite_synchronous: str = "normal"
     media_fetch_max_bytes: int = 20 * 1024 * 1024
     media_fetch_timeout_s: float = 20.0
@@ -221,7 +223,7 @@ def _check_scalars(settings: Settings) -> None:
             raise ConfigError(f"{name} must be at least 1")
     positive = ("connect_timeout_s", "first_byte_timeout_s", "stream_idle_timeout_s", "snapshot_poll_s",
                 "task_poll_s", "task_lease_s", "task_timeout_s", "webhook_timeout_s", "mj_poll_s", "mj_task_timeout_s",
-                "mj_image_url_ttl_s")
+                "mj_image_url_ttl_s", "header_read_timeout_s", "body_read_timeout_s")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be greater than 0")

@@ -5,13 +5,15 @@ clients refuse to send most of it."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.usage_db import GatewayDB
 from tests.helpers.gateway import ADMIN_KEY, Gateway
-from tests.helpers.raw_http import RawAnswer, send
+from tests.helpers.raw_http import RawAnswer, parse, read_until_closed, request_bytes, send
 
 KEY = "sk-hostile-input-0123456789"
 HEADER_TIMEOUT_S = 1.0
@@ -22,6 +24,8 @@ CHAT = b'{"model": "mock-chat", "messages": [{"role": "user", "content": "hi"}]}
 @pytest.fixture(scope="module")
 def gateway(module_gateway_factory: type[Gateway], tmp_path_factory: pytest.TempPathFactory) -> Gateway:
     config = {
+        "header_read_timeout_s": HEADER_TIMEOUT_S,
+        "body_read_timeout_s": BODY_TIMEOUT_S,
         "task_poll_s": 0.2,
         "channels": [{"name": "mock", "type": "mock", "models": ["mock-chat", "mock-image", "claude-mock",
                                                                 "gemini-mock"]},
@@ -148,3 +152,48 @@ def test_unknown_paths_and_wrong_methods_answer_in_the_surface_shape(gateway: Ga
     assert answer.status == 404, answer.body
     assert answer.headers["content-type"].startswith("application/json")
     assert code_of(answer) == "unknown_url"
+
+
+# --- bodies that never arrive whole -------------------------------------------------------------------
+
+BODY_SURFACES = [s for s in SURFACES if s[1] == "POST"] + [
+    ("admin", "POST", b"/api/keys", b'{"name": "x"}', "admin", openai_code),
+    ("images-multipart", "POST", b"/v1/images/edits",
+     b"--b\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nx", "multipart", openai_code),
+]
+
+
+@pytest.mark.parametrize(("surface", "method", "path", "body", "how", "code_of"), BODY_SURFACES,
+                         ids=[s[0] for s in BODY_SURFACES])
+def test_a_body_that_stops_arriving_is_408_in_the_surface_shape(
+        gateway: Gateway, surface: str, method: str, path: bytes, body: bytes, how: str, code_of: CodeOf) -> None:
+    if how == "admin":
+        headers = {"Authorization": b"Bearer " + ADMIN_KEY.encode(), "Content-Type": b"application/json"}
+    elif how == "multipart":
+        headers = {"Authorization": b"Bearer " + KEY.encode(), "Content-Type": b"multipart/form-data; boundary=b"}
+    else:
+        headers, _ = _with_key(how, KEY.encode())
+    whole = request_bytes(method, path, headers, body + b" " * 100)
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
+        sock.sendall(whole[:-100])  # the head and most of the body; the last 100 bytes never come
+        answer = parse(read_until_closed(sock))
+    assert answer.status == 408, answer.body
+    assert code_of(answer) == "body_timeout"
+
+
+def test_a_body_that_stops_arriving_is_not_billed_nor_logged_as_a_bug(gateway: Gateway) -> None:
+    db = GatewayDB(gateway.database)
+    before = db.count_usage()
+    headers, _ = _with_key("bearer", KEY.encode())
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
+        sock.sendall(request_bytes("POST", b"/v1/chat/completions", headers, CHAT + b" " * 10)[:-10])
+        assert parse(read_until_closed(sock)).status == 408
+    assert db.count_usage() == before
+    assert "Traceback" not in gateway.logs()
+
+
+def test_a_request_head_that_stops_arriving_is_closed(gateway: Gateway) -> None:
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: " + KEY.encode())
+        closed = read_until_closed(sock)  # the socket's own timeout fails the test if it stays open
+    assert closed == b""
