@@ -92,6 +92,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
             yield
         finally:
             services.draining = True
+            services.streams.stop()
             await mj_tasks.stop()
             await task_engine.stop(settings.shutdown_timeout_s)
             await webhooks.close()
@@ -104,9 +105,11 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
             await warm
 
     async def on_shutdown(app: web.Application) -> None:
-        # Runs before in-flight handlers are awaited: readiness turns false and new calls get 503.
+        # Runs before in-flight handlers are awaited: readiness turns false and new calls get 503, and
+        # streams still open a little before the drain's end are ended by us (relay/cutoff.py).
         if SERVICES in app:
             app[SERVICES].draining = True
+            app[SERVICES].streams.cut_later(settings.shutdown_timeout_s)
 
     app.cleanup_ctx.append(lifespan)
     app.on_shutdown.append(on_shutdown)

@@ -2,7 +2,8 @@
 
 Workers are forked after the database is prepared; each binds the port with SO_REUSEPORT, so the
 kernel spreads connections over them. SIGTERM stops accepting, lets in-flight requests and streams
-finish (up to ``shutdown_timeout_s``), commits the last usage records, then exits.
+finish (up to ``shutdown_timeout_s``; streams still open just before that are ended by the gateway with
+an in-stream error, relay/cutoff.py), commits the last usage records, then exits.
 """
 
 from __future__ import annotations
