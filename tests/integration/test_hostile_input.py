@@ -6,11 +6,13 @@ clients refuse to send most of it."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.png import make_png
 from tests.fakes.usage_db import GatewayDB
 from tests.helpers.gateway import ADMIN_KEY, Gateway
 from tests.helpers.raw_http import RawAnswer, parse, read_until_closed, request_bytes, send
@@ -197,3 +199,47 @@ def test_a_request_head_that_stops_arriving_is_closed(gateway: Gateway) -> None:
         sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: " + KEY.encode())
         closed = read_until_closed(sock)  # the socket's own timeout fails the test if it stays open
     assert closed == b""
+
+
+# --- form parts whose names are not text --------------------------------------------------------------
+
+def _edit_form(disposition_tail: bytes) -> bytes:
+    png = make_png(8, 8)
+    return (b"--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nmock-image\r\n"
+            b"--b\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nred\r\n"
+            b"--b\r\nContent-Disposition: form-data; name=\"image\"; " + disposition_tail
+            + b"\r\nContent-Type: image/png\r\n\r\n" + png + b"\r\n--b--\r\n")
+
+
+def _tasks(gateway: Gateway) -> int:
+    return int(GatewayDB(gateway.database)._query("SELECT COUNT(*) AS n FROM tasks")[0]["n"])
+
+
+@pytest.mark.parametrize("target", [b"/v1/images/edits", b"/v1/images/edits?async=true"], ids=["sync", "async"])
+@pytest.mark.parametrize("tail", [b'filename="\xff.png"', b'filename="a.png"; x="\xfe"'],
+                         ids=["filename", "other-param"])
+def test_a_form_part_whose_headers_are_not_utf8_is_400_sync_and_async(gateway: Gateway, target: bytes,
+                                                                      tail: bytes) -> None:
+    before = _tasks(gateway)
+    headers = {"Authorization": b"Bearer " + KEY.encode(), "Content-Type": b"multipart/form-data; boundary=b"}
+    answer = send(gateway.port, "POST", target, headers, _edit_form(tail))
+    assert answer.status == 400, answer.body
+    assert openai_code(answer) == "invalid_multipart"
+    assert _tasks(gateway) == before  # nothing stored half-way
+
+
+@pytest.mark.parametrize("tail", ['filename="é-\u732b.png"'.encode(), b"filename*=UTF-8''%FF.png"],
+                         ids=["utf8", "percent-encoded-byte"])  # the latter decodes to U+FFFD: text
+def test_a_text_file_name_is_stored_and_the_task_runs(gateway: Gateway, tail: bytes) -> None:
+    headers = {"Authorization": b"Bearer " + KEY.encode(), "Content-Type": b"multipart/form-data; boundary=b"}
+    answer = send(gateway.port, "POST", b"/v1/images/edits?async=true", headers, _edit_form(tail))
+    assert answer.status == 200, answer.body
+    task_id = answer.json()["task_id"]
+    deadline = time.monotonic() + 20
+    while True:
+        task = send(gateway.port, "GET", b"/v1/images/tasks/" + task_id.encode(),
+                    {"Authorization": b"Bearer " + KEY.encode()}).json()["data"]
+        if task["status"] in ("SUCCESS", "FAILURE") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert task["status"] == "SUCCESS", task
