@@ -29,7 +29,7 @@ from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
 from relaygate.storage.recorder import Recorder
-from relaygate.surfaces import admin, anthropic, gemini, health, images, midjourney, openai
+from relaygate.surfaces import admin, anthropic, fallback, gemini, health, images, midjourney, openai
 from relaygate.surfaces.common import CHAT_RELAY, EMBEDDINGS_RELAY, SERVICES, stamp_request_ids
 from relaygate.tasks.engine import TaskEngine
 from relaygate.tasks.images import KIND as IMAGE_TASK
@@ -50,7 +50,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
     anthropic.add_routes(app)
     gemini.add_routes(app)
     admin.add_routes(app)
-    openai.add_fallback_route(app)
+    fallback.add_routes(app)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
@@ -93,6 +93,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
             yield
         finally:
             services.draining = True
+            services.streams.stop()
             await mj_tasks.stop()
             await task_engine.stop(settings.shutdown_timeout_s)
             await webhooks.close()
@@ -105,9 +106,11 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
             await warm
 
     async def on_shutdown(app: web.Application) -> None:
-        # Runs before in-flight handlers are awaited: readiness turns false and new calls get 503.
+        # Runs before in-flight handlers are awaited: readiness turns false and new calls get 503, and
+        # streams still open a little before the drain's end are ended by us (relay/cutoff.py).
         if SERVICES in app:
             app[SERVICES].draining = True
+            app[SERVICES].streams.cut_later(settings.shutdown_timeout_s)
 
     app.cleanup_ctx.append(lifespan)
     app.on_shutdown.append(on_shutdown)

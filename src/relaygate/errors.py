@@ -52,6 +52,11 @@ class BodyTooLarge(InvalidRequest):
     code = "body_too_large"
 
 
+class BodyTimeout(InvalidRequest):
+    status = 408
+    code = "body_timeout"
+
+
 class AuthenticationFailed(GatewayError):
     status = 401
     code = "invalid_api_key"

@@ -2,7 +2,8 @@
 
 Workers are forked after the database is prepared; each binds the port with SO_REUSEPORT, so the
 kernel spreads connections over them. SIGTERM stops accepting, lets in-flight requests and streams
-finish (up to ``shutdown_timeout_s``), commits the last usage records, then exits.
+finish (up to ``shutdown_timeout_s``; streams still open just before that are ended by the gateway with
+an in-stream error, relay/cutoff.py), commits the last usage records, then exits.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from relaygate.app import create_app
 from relaygate.bootstrap import Prepared, ensure_home, load_secret, prepare
+from relaygate.protocol import GatewayRunner
 from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
@@ -47,7 +49,7 @@ def _event_loop_runner() -> Any:
 
 async def serve_forever(settings: Settings, prepared: Prepared, *, reuse_port: bool) -> None:
     app = create_app(settings, prepared)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+    runner = GatewayRunner(app, settings, access_log=None, handle_signals=False,
                            shutdown_timeout=settings.shutdown_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_port=reuse_port,

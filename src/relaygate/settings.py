@@ -73,6 +73,8 @@ class Settings:
     unpriced_models: str = "reject"  # reject | free
     snapshot_poll_s: float = 1.0
     shutdown_timeout_s: float = 30.0
+    header_read_timeout_s: float = 30.0  # a request head must be complete this long after connect / the last answer
+    body_read_timeout_s: float = 120.0  # a request body must arrive whole this long after its head, else 408
     sqlite_synchronous: str = "normal"
     media_fetch_max_bytes: int = 20 * 1024 * 1024
     media_fetch_timeout_s: float = 20.0
@@ -200,7 +202,14 @@ def _coerce(name: str, type_name: str, value: Any) -> Any:
     return value
 
 
+def _is_key_text(text: str) -> bool:
+    """Key material a caller can send in a header; the gate refuses anything else (auth/gate.py)."""
+    return text.isascii() and text.isprintable() and text == text.strip()
+
+
 def _check_scalars(settings: Settings) -> None:
+    if settings.admin_key is not None and not _is_key_text(settings.admin_key):
+        raise ConfigError("admin_key must be printable ASCII without surrounding spaces")
     if settings.unpriced_models not in ("reject", "free"):
         raise ConfigError("unpriced_models must be 'reject' or 'free'")
     at_least_one = ("workers", "max_attempts", "circuit_failures", "max_body_bytes", "max_upstream_body_bytes",
@@ -214,7 +223,7 @@ def _check_scalars(settings: Settings) -> None:
             raise ConfigError(f"{name} must be at least 1")
     positive = ("connect_timeout_s", "first_byte_timeout_s", "stream_idle_timeout_s", "snapshot_poll_s",
                 "task_poll_s", "task_lease_s", "task_timeout_s", "webhook_timeout_s", "mj_poll_s", "mj_task_timeout_s",
-                "mj_image_url_ttl_s")
+                "mj_image_url_ttl_s", "header_read_timeout_s", "body_read_timeout_s")
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be greater than 0")
@@ -271,6 +280,8 @@ def _channel(raw: Any) -> ChannelConfig:
 def _key(raw: Any) -> KeyConfig:
     if not isinstance(raw, dict) or not raw.get("name") or not raw.get("key"):
         raise ConfigError("every key needs a name and a key")
+    if not _is_key_text(str(raw["key"])):
+        raise ConfigError(f"key {raw['name']}: the key must be printable ASCII (as callers send it in a header)")
     quota = raw.get("quota_usd")
     expires = raw.get("expires_at")
     return KeyConfig(

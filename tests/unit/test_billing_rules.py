@@ -16,6 +16,9 @@ TABLE = {
     (EndReason.CLIENT_GONE, False, False): True, (EndReason.CLIENT_GONE, False, True): True,
     (EndReason.STREAM_CUT, True, False): True, (EndReason.STREAM_CUT, True, True): False,
     (EndReason.STREAM_CUT, False, False): False, (EndReason.STREAM_CUT, False, True): False,
+    # the gateway's own cut is billed like the upstream's: what was delivered, never a per-call price
+    (EndReason.GATEWAY_CUT, True, False): True, (EndReason.GATEWAY_CUT, True, True): False,
+    (EndReason.GATEWAY_CUT, False, False): False, (EndReason.GATEWAY_CUT, False, True): False,
     (EndReason.TIMEOUT, True, False): True, (EndReason.TIMEOUT, True, True): False,
     (EndReason.TIMEOUT, False, False): False, (EndReason.TIMEOUT, False, True): False,
     (EndReason.UPSTREAM_ERROR, True, False): True, (EndReason.UPSTREAM_ERROR, True, True): False,
@@ -36,5 +39,5 @@ def test_charges(reason: EndReason, delivered: bool, per_call: bool) -> None:
 
 
 def test_end_reason_values_are_the_stored_strings() -> None:
-    assert [r.value for r in EndReason] == ["done", "client_gone", "stream_cut", "upstream_error", "timeout",
-                                            "rejected", "no_channel", "accounting_error"]
+    assert [r.value for r in EndReason] == ["done", "client_gone", "stream_cut", "gateway_cut", "upstream_error",
+                                            "timeout", "rejected", "no_channel", "accounting_error"]

@@ -129,6 +129,8 @@ def test_bad_environment_values(name: str, value: str) -> None:
     "prices: [gpt-4o]\n",
     "key: [unclosed\n",
     "admin_key: ${NOT_SET}\n",
+    "admin_key: \"rg-admin-\u00e9\"\n",  # no caller can send a key that is not printable ASCII
+    "keys: [{name: k, key: \"sk-a\\tb\"}]\n",
 ])
 def test_files_that_are_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError):

@@ -19,6 +19,12 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def is_key_text(text: str) -> bool:
+    """Whether ``text`` can be key material at all: printable ASCII (generated keys are base62, and
+    configured ones are refused at start otherwise)."""
+    return text.isascii() and text.isprintable()
+
+
 def key_hint(key: str) -> str:
     """A recognisable but useless fragment for lists and logs: ``sk-Ab…yz12``."""
     if len(key) <= 10:

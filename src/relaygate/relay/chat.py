@@ -46,7 +46,8 @@ class ChatRelay:
         self._meter = Meter(services)
         self._media = media
         settings = services.settings
-        self._exchange = Exchange(self._meter, services.health, settings.max_upstream_body_bytes)
+        self._exchange = Exchange(self._meter, services.health, settings.max_upstream_body_bytes,
+                                  streams=services.streams)
         self._max_attempts = settings.max_attempts
         self._connect_timeout = settings.connect_timeout_s
         self._first_byte_timeout = settings.first_byte_timeout_s

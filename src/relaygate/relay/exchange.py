@@ -18,7 +18,7 @@ import orjson
 from relaygate.billing.rules import EndReason
 from relaygate.core.wire import loads_or_none as loads_or_none  # the relays' one JSON reader
 from relaygate.dialects.base import Dialect, PassthroughTap
-from relaygate.errors import GatewayError, RateLimited, UpstreamError, UpstreamRejected, UpstreamTimeout
+from relaygate.errors import GatewayError, RateLimited, ShuttingDown, UpstreamError, UpstreamRejected, UpstreamTimeout
 from relaygate.providers.base import (
     Transport,
     UpstreamBodyTooLarge,
@@ -28,6 +28,7 @@ from relaygate.providers.base import (
     UpstreamResponse,
 )
 from relaygate.relay.call import Call
+from relaygate.relay.cutoff import OpenStreams
 from relaygate.relay.meter import Meter
 from relaygate.relay.translate import TranslatingTap, response_text
 from relaygate.routing.health import HealthBook
@@ -87,10 +88,12 @@ class Leg:
 class Exchange:
     """Runs attempts; holds what they share (meter, health, limits)."""
 
-    def __init__(self, meter: Meter, health: HealthBook, body_limit: int) -> None:
+    def __init__(self, meter: Meter, health: HealthBook, body_limit: int, *,
+                 streams: OpenStreams | None = None) -> None:
         self._meter = meter
         self._health = health
         self._body_limit = body_limit
+        self._streams = streams or OpenStreams()
 
     async def attempt(self, call: Call, channel: ChannelRecord, leg: Leg, transport: Transport,
                       request: UpstreamRequest, client_wants_usage: bool) -> RelayResult | Failure:
@@ -227,6 +230,7 @@ class Exchange:
                       first: bytes, tap: PassthroughTap | TranslatingTap) -> AsyncIterator[bytes]:
         """Forward the stream; commit the usage record before the last frame; bill any other end."""
         delivered = False
+        self._streams.add(response)
         try:
             out = tap.feed(first)
             if out:
@@ -248,15 +252,16 @@ class Exchange:
                 reason = EndReason.TIMEOUT
             except UpstreamConnectError:
                 reason = EndReason.STREAM_CUT
-            yield await self._stream_end(call, leg, tap, reason, delivered)
+            yield await self._stream_end(call, leg, tap, cut_reason(reason, self._streams), delivered)
         finally:
+            self._streams.discard(response)
             response.close()
-            if not call.finished:  # the client stopped reading: bill what it received
+            if not call.finished:  # the client stopped reading (or the drain cancelled us): bill what it received
                 # Nobody is left to tell if the record cannot be stored; the recorder logs it, and the
                 # ledger forgets the unstored spend (no charge without a record).
                 with contextlib.suppress(RecorderError):
-                    await self._meter.finish(call, EndReason.CLIENT_GONE, status=200, usage=tap.usage,
-                                             produced_text=tap.generated_text(),
+                    await self._meter.finish(call, cut_reason(EndReason.CLIENT_GONE, self._streams), status=200,
+                                             usage=tap.usage, produced_text=tap.generated_text(),
                                              delivered=delivered or bool(tap.events))
 
     async def _stream_end(self, call: Call, leg: Leg, tap: PassthroughTap | TranslatingTap, reason: EndReason,
@@ -275,8 +280,21 @@ class Exchange:
         return _error_frame(leg, tap, broken_stream_error(reason), call.request_id)
 
 
+# How a stream the shutdown cut looks from inside: its upstream ended early, or the drain cancelled it.
+_CUT_LOOKALIKES = (EndReason.STREAM_CUT, EndReason.CLIENT_GONE)
+
+
+def cut_reason(reason: EndReason, streams: OpenStreams) -> EndReason:
+    """Why a stream ended, once the shutdown has cut open streams: an early end is the gateway's doing."""
+    return EndReason.GATEWAY_CUT if streams.cut and reason in _CUT_LOOKALIKES else reason
+
+
 def broken_stream_error(reason: EndReason) -> GatewayError:
-    """What the client is told in-stream when the upstream went quiet or ended the stream early."""
+    """What the client is told in-stream when the upstream went quiet or ended the stream early, or the
+    gateway ended it itself."""
+    if reason is EndReason.GATEWAY_CUT:
+        return ShuttingDown("The gateway is shutting down and ended this stream before its end; retry.",
+                            code="gateway_shutdown")
     if reason is EndReason.TIMEOUT:
         return UpstreamTimeout("The upstream stopped sending in the middle of the answer.")
     return UpstreamError("The upstream ended the stream before the answer was complete.", code="stream_cut")

@@ -31,7 +31,14 @@ from relaygate.errors import UpstreamError
 from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout, UpstreamResponse
 from relaygate.providers.registry import images_provider_for, provider_for
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Failure, StreamResult, broken_stream_error, loads_or_none
+from relaygate.relay.exchange import (
+    AccountingUnavailable,
+    Failure,
+    StreamResult,
+    broken_stream_error,
+    cut_reason,
+    loads_or_none,
+)
 from relaygate.relay.failover import settled, try_in_order
 from relaygate.relay.images import ImagesRelay, Made, bill_for, estimated_usage, openai_usage
 from relaygate.relay.multipart import ImageForm
@@ -148,6 +155,8 @@ class ImageStreams:
     async def _forward(self, call: Call, job: ImageJob, response: UpstreamResponse, chunks: AsyncIterator[bytes],
                        first: bytes, scrubber: Scrubber) -> AsyncIterator[bytes]:
         tap = ImageStreamTap(scrubber)
+        streams = self._relay.services.streams
+        streams.add(response)
         try:
             out = tap.feed(first)
             if out:
@@ -167,16 +176,19 @@ class ImageStreams:
                 reason = EndReason.TIMEOUT
             except UpstreamConnectError:
                 reason = EndReason.STREAM_CUT
+            reason = cut_reason(reason, streams)
             if reason is not EndReason.DONE and tap.held():
                 yield tap.held()  # a finished image is the client's even if the stream broke after it
             yield await self._end(call, job, reason, tap.usage, tap.images, tap.delivered or bool(tap.images))
             if reason is EndReason.DONE:
                 yield tap.held()
         finally:
+            streams.discard(response)
             response.close()
             if not call.finished:
                 with contextlib.suppress(RecorderError):
-                    await self._finish(call, job, EndReason.CLIENT_GONE, tap.usage, tap.images, tap.delivered)
+                    await self._finish(call, job, cut_reason(EndReason.CLIENT_GONE, streams), tap.usage, tap.images,
+                                       tap.delivered)
 
     async def _replay(self, call: Call, job: ImageJob, made: Made) -> AsyncIterator[bytes]:
         """The events of images that were made whole."""
@@ -189,7 +201,8 @@ class ImageStreams:
         finally:
             if not call.finished:
                 with contextlib.suppress(RecorderError):
-                    await self._finish(call, job, EndReason.CLIENT_GONE, made.usage, made.images, True)
+                    await self._finish(call, job, cut_reason(EndReason.CLIENT_GONE, self._relay.services.streams),
+                                       made.usage, made.images, True)
 
     async def _end(self, call: Call, job: ImageJob, reason: EndReason, usage: Usage | None, images: int,
                    delivered: bool) -> bytes:

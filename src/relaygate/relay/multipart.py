@@ -277,6 +277,7 @@ async def read_image_form(reader: MultipartReader, *, max_total_bytes: int,
     try:
         while (part := await _next_part(reader)) is not None:
             budget.take(framing + _header_bytes(part))
+            _check_header_text(part)
             name, filename = _disposition(part)
             if filename is not None or name in FILE_FIELDS:
                 await _read_file(form, part, name, filename, budget, limits)
@@ -346,6 +347,26 @@ def _header_bytes(part: BodyPartReader) -> int:
     return sum(len(k) + len(v.encode("utf-8", "surrogateescape")) + 4 for k, v in part.headers.items()) + 2
 
 
+def _is_text(value: str) -> bool:
+    """Whether a decoded header value is real text: aiohttp keeps bytes that are not UTF-8 as lone
+    surrogates, which no database, JSON document or log line can carry."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_header_text(part: BodyPartReader) -> None:
+    """A part's headers (its name, filename, content type) become stored text when the form is kept for
+    an async task: refused here when they are not UTF-8, for sync and async requests alike, as text
+    fields that are not UTF-8 are."""
+    for header, value in part.headers.items():
+        if not _is_text(value):
+            raise InvalidRequest(f"A form part's {header} header is not valid UTF-8 text.",
+                                 code="invalid_multipart")
+
+
 def _disposition(part: BodyPartReader) -> tuple[str, str | None]:
     """The part's field name and filename (None: not a file), from its Content-Disposition, and a check
     that its body is sent as is."""
@@ -359,6 +380,8 @@ def _disposition(part: BodyPartReader) -> tuple[str, str | None]:
     if kind != "form-data" or not name:
         raise InvalidRequest("Every form part needs a Content-Disposition of form-data with a name.",
                              code="invalid_multipart")
+    if not _is_text(name) or (filename is not None and not _is_text(filename)):  # ``filename*`` is decoded here
+        raise InvalidRequest("A form part's name or filename is not valid UTF-8 text.", code="invalid_multipart")
     encoding = part.headers.get(hdrs.CONTENT_TRANSFER_ENCODING, "").strip().lower()
     if encoding not in _IDENTITY_TRANSFER_ENCODINGS:
         raise InvalidRequest(f"The form part {name!r} has a Content-Transfer-Encoding of {encoding!r}; "

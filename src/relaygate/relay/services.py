@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relaygate.billing.ledger import Ledger
 from relaygate.providers.base import Transport
 from relaygate.relay.access_log import AccessLog
+from relaygate.relay.cutoff import OpenStreams
 from relaygate.relay.snapshot import SnapshotStore
 from relaygate.routing.health import HealthBook
 from relaygate.settings import Settings
@@ -28,3 +29,4 @@ class Services:
     box: SecretBox
     engine: AsyncEngine
     draining: bool = field(default=False)
+    streams: OpenStreams = field(default_factory=OpenStreams)  # what a shutdown cuts (relay/cutoff.py)

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from relaygate.admin.openapi import openapi_document
 from relaygate.admin.service import AdminService
-from relaygate.auth.keys import bearer_token, hash_key
+from relaygate.auth.gate import key_digest
+from relaygate.auth.keys import bearer_token
 from relaygate.dialects.openai.errors import error_body
 from relaygate.errors import AuthenticationFailed, GatewayError, NotFound
 from relaygate.surfaces.common import Handler, json_response, read_json_object, request_id, services_of, with_errors
@@ -40,7 +41,7 @@ def require_admin(request: web.Request) -> None:
         raise AuthenticationFailed("The admin API needs 'Authorization: Bearer <admin key>'.",
                                    code="missing_api_key", headers=challenge)
     expected = services_of(request).snapshots.current.admin_key_hash
-    if not hmac.compare_digest(hash_key(token).encode(), expected.encode()):
+    if not hmac.compare_digest(key_digest(token).encode(), expected.encode()):
         raise AuthenticationFailed("Incorrect admin key provided.", headers=challenge)
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 
 from relaygate.auth.records import KeyRecord
 from relaygate.dialects.base import Dialect
-from relaygate.errors import BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest, ShuttingDown
+from relaygate.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest, ShuttingDown
 from relaygate.relay.chat import ChatRelay, JsonResult, RelayResult
 from relaygate.relay.embeddings import EmbeddingsRelay
 from relaygate.relay.services import Services
@@ -27,6 +28,7 @@ REQUEST_ID_HEADER = "X-Request-Id"  # relaygate's own id, on every response
 CLIENT_REQUEST_ID_HEADER = "X-Client-Request-Id"  # the client's id, echoed when it sent one
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 ErrorRenderer = Callable[[GatewayError, str], tuple[int, bytes]]
 
 
@@ -70,11 +72,27 @@ def client_ip(request: web.Request) -> str | None:
     return request.remote
 
 
+async def read_body(request: web.Request, reading: Awaitable[T]) -> T:
+    """Await a read of the request's body (every body is read through here) within ``body_read_timeout_s``:
+    a body that does not arrive in time is ``408 body_timeout``; one the connection broke off, or whose
+    framing (chunking) is broken, is ``400 invalid_body`` (nobody may be left to read the answer)."""
+    timeout_s = services_of(request).settings.body_read_timeout_s
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await reading
+    except TimeoutError as exc:
+        raise BodyTimeout(f"The request body did not arrive within {timeout_s:g} s.") from exc
+    except (ConnectionError, web.RequestPayloadError) as exc:
+        raise InvalidRequest("The request body was cut short or its framing is broken.",
+                             code="invalid_body") from exc
+
+
 async def read_json_object(request: web.Request, limit: int) -> tuple[dict[str, Any], bytes]:
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
     try:
-        raw = await request.read() if request.content_length is not None else await _read_chunked(request, limit)
+        reading = request.read() if request.content_length is not None else _read_chunked(request, limit)
+        raw = await read_body(request, reading)
     except web.HTTPRequestEntityTooLarge as exc:
         raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.") from exc
     if not raw:

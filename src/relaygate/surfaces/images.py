@@ -20,6 +20,7 @@ from relaygate.surfaces.common import (
     client_ip,
     client_request_id,
     json_response,
+    read_body,
     request_id,
     send_result,
     services_of,
@@ -67,7 +68,8 @@ async def _multipart(request: web.Request, operation: ImageOperation, *, async_a
     if services.draining:
         raise ShuttingDown("The gateway is shutting down; retry on another instance.")
     key = authenticated_key(request)  # before reading the body: an unknown caller cannot make us read 50 MiB
-    with await read_image_request(request, max_total_bytes=services.settings.max_image_upload_bytes) as form:
+    reading = read_image_request(request, max_total_bytes=services.settings.max_image_upload_bytes)
+    with await read_body(request, reading) as form:
         job = check_image_request(operation, form.fields, form=True)
         _check_files(form, job)
         check_model(key, job.model)

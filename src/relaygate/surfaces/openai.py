@@ -16,7 +16,7 @@ from relaygate.billing.money import NANO_PER_USD
 from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.embeddings import check_openai_embeddings_request
 from relaygate.dialects.openai.errors import error_body
-from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound
+from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound
 from relaygate.relay.call import Call
 from relaygate.surfaces import anthropic, gemini
 from relaygate.surfaces.common import (
@@ -155,11 +155,6 @@ async def billing_usage(request: web.Request) -> web.StreamResponse:
     return json_response({"object": "list", "total_usage": _usd_fragment(spent, 100)}, rid=request_id(request))
 
 
-@openai_errors
-async def unknown_route(request: web.Request) -> web.StreamResponse:
-    raise NotFound(f"Invalid URL ({request.method} {request.path})", code="unknown_url")
-
-
 def add_routes(app: web.Application) -> None:
     for prefix in ("/v1", ""):
         app.router.add_post(prefix + "/chat/completions", chat_completions)
@@ -168,8 +163,3 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(prefix + "/dashboard/billing/usage", billing_usage)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model}", get_model)
-
-
-def add_fallback_route(app: web.Application) -> None:
-    app.router.add_route("*", "/{tail:.*}", unknown_route)
-
