@@ -31,7 +31,7 @@ LOG_ALARMS = ("Traceback", "Error handling request", "unhandled ")
 class Probe:
     """One hostile request. ``dialect``: the error shape its answer must have; ``fault``: its upstream
     was told to fail (a relayed 502/503/504 is fine); ``protocol``: the bytes break HTTP itself, so
-    aiohttp's short plain-text 4xx is the answer."""
+    the answer may be the server's own neutral refusal (``_http_refusal``)."""
 
     method: bytes
     target: bytes
@@ -174,6 +174,13 @@ def _looks_like_error(body: Any) -> bool:
     return isinstance(body, dict) and (isinstance(body.get("error"), dict) or body.get("type") == "error")
 
 
+def _http_refusal(probe: Probe, body: Any, status: int) -> bool:
+    """Bytes that are not HTTP are refused before any route is known (aiohttp keeps no path of a request
+    it cannot parse), so in the one neutral shape, OpenAI's, with a protocol code (docs/errors.md)."""
+    return (probe.protocol and status in (400, 431) and ERROR_SHAPES["openai"](body, status)
+            and body["error"]["code"] in ("malformed_http", "request_head_too_large"))
+
+
 def judge(probe: Probe, reply: Reply | str) -> str | None:
     """What is wrong with the answer to ``probe``, or None."""
     if isinstance(reply, str):
@@ -181,7 +188,7 @@ def judge(probe: Probe, reply: Reply | str) -> str | None:
     status = reply.status
     if status >= 500 and not (probe.fault and status in (502, 503, 504)):
         return f"{status} made by the gateway: {reply.body[:300]!r}"
-    if probe.method == b"HEAD" or (probe.protocol and 400 <= status < 500):
+    if probe.method == b"HEAD":
         return None
     json_type = reply.headers.get("content-type", "").startswith("application/json")
     if status >= 400:
@@ -189,7 +196,7 @@ def judge(probe: Probe, reply: Reply | str) -> str | None:
             body = reply.json()
         except orjson.JSONDecodeError:
             return f"{status} not JSON ({reply.headers.get('content-type')}): {reply.body[:200]!r}"
-        if not json_type or not ERROR_SHAPES[probe.dialect](body, status):
+        if not json_type or not (ERROR_SHAPES[probe.dialect](body, status) or _http_refusal(probe, body, status)):
             return f"{status} not in the {probe.dialect} error shape: {reply.body[:300]!r}"
     elif 200 <= status < 300 and json_type:
         try:

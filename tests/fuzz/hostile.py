@@ -220,7 +220,8 @@ def headers(draw: Draw, surface: Surface) -> Probe:
     extra, extra_class = draw(st.sampled_from(allowed(EXTRA_HEADERS)))
     own_type = any(name.lower() == b"content-type" for name, _ in extra)
     all_headers = [*creds, *([] if own_type else [(b"Content-Type", surface.content_type)]), *extra]
-    return probe(surface, method, target, all_headers, body, protocol="protocol_error" in (creds_class, extra_class))
+    protocol = bool({"protocol_error", "oversized_header"} & {creds_class, extra_class})
+    return probe(surface, method, target, all_headers, body, protocol=protocol)
 
 
 PATH_SUFFIXES: list[tuple[bytes, str | None]] = [

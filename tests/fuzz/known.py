@@ -17,13 +17,6 @@ FOUND = "found by this suite (issue 9 item 8), reported to the coordinator, not 
 
 # class name -> why it fails here
 KNOWN_BROKEN: dict[str, str] = {
-    "non_utf8_authorization": ITEM6,  # Authorization: Bearer \xff\xfe -> 500 (hash_key UnicodeEncodeError)
-    # filename="\xff.png" (or a part Content-Type: \xff) on /v1/images/edits?async=true -> 503
-    "async_edit_non_utf8_filename": ITEM6,
-    "newline_path": ITEM6,  # %0A in a path -> aiohttp's plain-text 404/405
-    "unknown_path_shape": ITEM6,  # unknown paths under /v1/messages, /v1beta, /mj, /api answer OpenAI's shape
-    "oversized_header": ITEM2,  # a header over 8190 bytes: aiohttp logs its bytes and a traceback
-    "protocol_error": ITEM2,  # bytes that are not HTTP (odd methods, NUL or spaces in headers): tracebacks logged
     "deep_json": FOUND,  # JSON nested 256..1024 deep: parsed, then orjson.dumps fails relaying it -> 500
     "bad_content_encoding": FOUND,  # Content-Encoding: gzip on a plain body -> 500 and aiohttp tracebacks
 }
