@@ -63,6 +63,18 @@ class _GuardedHandler(RequestHandler):
         return response
 
 
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A body that breaks HTTP (bad chunking, a Content-Encoding it is not in) is answered by the
+        surface that read it (``400 invalid_body``); aiohttp then meets the same error again while it
+        drains what is left of the body, and would log it with a traceback. One short line instead."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, web.RequestPayloadError | HttpProcessingError):
+            peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+            log.info("dropped the rest of a malformed request body from %s (%s)", peer, type(exc).__name__)
+            return
+        super().log_exception(*args, **kw)
+
+
 class _GuardedServer(web.Server):
     def __call__(self) -> RequestHandler:
         return _GuardedHandler(self, loop=self._loop, **self._kwargs)

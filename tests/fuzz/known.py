@@ -17,8 +17,6 @@ FOUND = "found by this suite (issue 9 item 8), reported to the coordinator, not 
 
 # class name -> why it fails here
 KNOWN_BROKEN: dict[str, str] = {
-    "deep_json": FOUND,  # JSON nested 256..1024 deep: parsed, then orjson.dumps fails relaying it -> 500
-    "bad_content_encoding": FOUND,  # Content-Encoding: gzip on a plain body -> 500 and aiohttp tracebacks
 }
 
 

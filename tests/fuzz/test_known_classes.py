@@ -74,8 +74,10 @@ PROBES = {
                                  _probe(s, extra=((b"X-Null", b"a\x00b"),), protocol=True)],
     "oversized_header": lambda s: [_probe(s, extra=((b"X-Big", b"x" * 9000),), protocol=True),
                                    _probe(s, auth=b"sk-" + b"a" * 9000, protocol=True)],
-    "bad_content_encoding": lambda s: [_probe(s, extra=((b"Content-Encoding", b"gzip"),)),
-                                       _probe(s, extra=((b"Content-Encoding", b"br"),))],
+    # HTTP-level framing: refused by the surface that reads the body (invalid_body), or by the HTTP server
+    # when the body came with the head and failed to decode before any route was chosen (malformed_http).
+    "bad_content_encoding": lambda s: [_probe(s, extra=((b"Content-Encoding", b"gzip"),), protocol=True),
+                                       _probe(s, extra=((b"Content-Encoding", b"br"),), protocol=True)],
     "deep_json": lambda s: [_probe(s, body=encode(EXAMPLE_BODIES[s.name])[:-1] + b', "x": ' + DEEP + b"}")],
 }
 

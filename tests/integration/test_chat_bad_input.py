@@ -128,6 +128,24 @@ def test_a_body_just_under_the_limit_is_served(gateway: Gateway, fake: FakeOpenA
     assert fake.chat_requests()[0].body == body
 
 
+def _nested(depth: int) -> bytes:
+    """A chat body whose ``metadata`` nests lists so that the whole body is ``depth`` levels deep."""
+    return (b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "metadata": '
+            + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}")
+
+
+def test_json_nested_deeper_than_128_levels_is_refused(http: httpx.Client) -> None:
+    """orjson reads up to 1024 levels but writes only 254: refused at the door, not a 500 later."""
+    assert_openai_error(_post(http, _nested(129)), 400, "json_too_deep")
+    assert_openai_error(_post(http, _nested(600)), 400, "json_too_deep")
+
+
+def test_json_nested_128_levels_is_served(gateway: Gateway, fake: FakeOpenAI) -> None:
+    with raw(gateway, FULL) as http:
+        assert _post(http, _nested(128)).status_code == 200
+    assert len(fake.chat_requests()) == 1
+
+
 def test_unknown_model_is_404_model_not_found(http: httpx.Client) -> None:
     error = assert_openai_error(_post(http, orjson.dumps({"model": "gpt-9", "messages": HELLO})), 404,
                                 "model_not_found")

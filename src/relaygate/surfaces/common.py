@@ -103,7 +103,29 @@ async def read_json_object(request: web.Request, limit: int) -> tuple[dict[str, 
         raise InvalidJSON(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _deeper_than(body, MAX_JSON_DEPTH):
+        raise InvalidRequest(f"The request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep.",
+                             code="json_too_deep")
     return body, raw
+
+
+# orjson reads JSON nested up to 1024 levels but writes at most 254: a body deeper than that would be
+# accepted, then fail wherever it must be written again (a mapped model, a translation, a stored task).
+# Refused at the door instead, with room to spare for the levels a translation wraps around it. The
+# bracket count is a cheap bound (no body can nest deeper than it has brackets), so the walk runs only
+# for bodies that could be too deep.
+MAX_JSON_DEPTH = 128
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 async def _read_chunked(request: web.Request, limit: int) -> bytes:
