@@ -1,8 +1,8 @@
-"""Hostile-input classes that fail on this branch because another branch fixes them (issue 9).
+"""Hostile-input classes known to fail, while their fix is on its way (empty when all are fixed).
 
-The one switch for the coordinator: once a fix is merged, delete its name from ``KNOWN_BROKEN``. Then
-the generic fuzz tests generate that class too, and its dedicated test (``test_known_classes.py``) runs
-as a normal test instead of a strict xfail (which fails loudly if the class starts passing unnoticed).
+A class named in ``KNOWN_BROKEN`` (name -> why, with the issue that fixes it) is left out of the generic
+fuzz runs and sent on its own as a strict xfail (``test_known_classes.py``), which fails loudly once the
+class passes, so the entry is removed with the fix. Every class of issue 9 is fixed.
 """
 
 from __future__ import annotations
@@ -11,13 +11,7 @@ from typing import Any
 
 import pytest
 
-ITEM6 = "issue 9 item 6: fixed on branch shield"
-ITEM2 = "issue 9 item 2: aiohttp logs oversized headers; fixed on another helper's branch"
-FOUND = "found by this suite (issue 9 item 8), reported to the coordinator, not fixed yet"
-
-# class name -> why it fails here
-KNOWN_BROKEN: dict[str, str] = {
-}
+KNOWN_BROKEN: dict[str, str] = {}
 
 
 def broken(name: str) -> bool:
