@@ -101,7 +101,9 @@ usage_records = sa.Table(
     sa.Index("ix_usage_key_time", "key_id", "created_at_ms"),
     sa.Index("ix_usage_model_time", "model", "created_at_ms"),
     sa.Index("ix_usage_time", "created_at_ms"),
-    sa.Index("ix_usage_client_request_id", "client_request_id"),
+    sa.Index("ix_usage_client_request_id", "client_request_id",  # partial: most calls send no id of their own
+             sqlite_where=sa.text("client_request_id IS NOT NULL"),
+             postgresql_where=sa.text("client_request_id IS NOT NULL")),
 )
 
 # Async work (images ``?async=true``, Midjourney): one row per task, shared by every instance.

@@ -51,12 +51,18 @@ def request_id(request: web.Request) -> str:
 
 def client_request_id(request: web.Request) -> str | None:
     """The client's own id for this request when it sent a sane one: ``X-Client-Request-Id`` (OpenAI's
-    name), else ``X-Request-Id``; at most 128 printable ASCII characters. Stored and echoed, not unique."""
+    name), else ``X-Request-Id``; at most 128 printable ASCII characters. Stored and echoed, not unique.
+    Read once and kept on the request (the handler and the response stamp both ask)."""
+    if "client_request_id" in request:
+        return request["client_request_id"]  # type: ignore[no-any-return]
+    found = None
     for name in (CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER):
         given = request.headers.get(name)
         if given and len(given) <= 128 and given.isascii() and given.isprintable():
-            return given
-    return None
+            found = given
+            break
+    request["client_request_id"] = found
+    return found
 
 
 async def stamp_request_ids(request: web.Request, response: web.StreamResponse) -> None:
@@ -78,6 +84,8 @@ async def read_body(request: web.Request, reading: Awaitable[T]) -> T:
     framing (chunking) is broken, is ``400 invalid_body`` (nobody may be left to read the answer)."""
     timeout_s = services_of(request).settings.body_read_timeout_s
     try:
+        if request.content.is_eof():  # the whole body came with the head: nothing to wait for, no timer
+            return await reading
         async with asyncio.timeout(timeout_s):
             return await reading
     except TimeoutError as exc:

@@ -19,7 +19,11 @@ def upgrade() -> None:
     # Nullable columns: ADD COLUMN works in place on SQLite and PostgreSQL, and old rows keep NULL
     # (their ``request_id`` may be a client's id: relaygate took it as the key before this revision).
     op.add_column("usage_records", sa.Column("client_request_id", sa.String(128), nullable=True))
-    op.create_index("ix_usage_client_request_id", "usage_records", ["client_request_id"])
+    # Partial: most calls send no id of their own, and an index entry per record would cost every
+    # insert on the hot path for nothing.
+    given = sa.text("client_request_id IS NOT NULL")
+    op.create_index("ix_usage_client_request_id", "usage_records", ["client_request_id"],
+                    sqlite_where=given, postgresql_where=given)
     op.add_column("tasks", sa.Column("client_request_id", sa.String(128), nullable=True))
 
 
