@@ -82,6 +82,19 @@ async def _admin_credential(conn: AsyncConnection, settings: Settings) -> str | 
     return key
 
 
+def admin_credential_note(settings: Settings, prepared: Prepared) -> str | None:
+    """Where the admin credential is, for a start that does not print it (a new user who missed the
+    first start's output must not be left guessing); None when this start printed a new one."""
+    if prepared.new_admin_key:
+        return None
+    if settings.admin_key:
+        return "relaygate: the admin credential is the admin_key setting (config file or RELAYGATE_ADMIN_KEY)"
+    url = settings.database_url
+    where = Path(url.split(":///", 1)[1]).resolve() if url.startswith("sqlite") else "the database"
+    return (f"relaygate: the admin credential was printed once when it was generated; it is stored hashed in "
+            f"{where}. 'relaygate admin-key reset' (with the same --config) prints a new one")
+
+
 async def reset_admin_key(engine: AsyncEngine) -> str:
     key = ADMIN_KEY_PREFIX + secrets.token_urlsafe(24)
     async with engine.begin() as conn:

@@ -264,5 +264,6 @@ async def test_gemini_requests_are_accepted_by_the_fake(fakes: tuple[FakeAnthrop
 def test_midjourney_options_are_checked() -> None:
     assert options_problem("midjourney", {"forward_mode": True, "callbacks": False, "image_proxy": True}) is None
     assert options_problem("midjourney", {"forward_mod": True}) == (
-        "unknown option forward_mod; midjourney channels take forward_mode, callbacks, image_proxy, mock")
+        "unknown option of midjourney channels 'forward_mod' (did you mean 'forward_mode'?); "
+        "expected one of: forward_mode, callbacks, image_proxy, mock")
     assert options_problem("midjourney", {"image_proxy": "yes"}) == "image_proxy must be true or false"
