@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relaygate.auth.keys import hash_key, key_hint
 from relaygate.auth.records import parse_networks
 from relaygate.billing.money import usd_to_nano
-from relaygate.billing.pricing import price_from_mapping
+from relaygate.billing.pricing import PriceTable, price_from_mapping
 from relaygate.errors import ConfigError
 from relaygate.providers.registry import known_kinds, offline, options_problem
-from relaygate.relay.snapshot import price_row
+from relaygate.relay.snapshot import price_from_row, price_row
 from relaygate.settings import ChannelConfig, KeyConfig, Settings
 from relaygate.storage import queries
 from relaygate.storage.crypto import SecretBox
@@ -69,8 +69,24 @@ async def prepare(settings: Settings, engine: AsyncEngine, box: SecretBox, *, sy
         if sync:
             await sync_config(conn, settings, box)
             await queries.bump_config_version(conn)
+            if settings.unpriced_models == "reject":
+                for model in await unpriced_models(conn):
+                    log.warning("model %s is served by a channel but has no price: it is refused (403 "
+                                "model_price_missing) until one is set (prices:, 'relaygate prices set', or "
+                                "unpriced_models: free)", model)
     fixed = hash_key(settings.admin_key) if settings.admin_key else None
     return Prepared(fixed, new_admin)
+
+
+async def unpriced_models(conn: AsyncConnection) -> list[str]:
+    """The model names enabled channels serve (their lists and model maps; ``*`` patterns cannot be
+    listed) that no price covers: with ``unpriced_models: reject`` each is refused on every call."""
+    prices = PriceTable(price_from_row(r) for r in await queries.list_prices(conn))
+    served: dict[str, None] = {}
+    for row in await queries.list_channels(conn):
+        if row["enabled"]:
+            served.update(dict.fromkeys([*(row["models"] or []), *(row["model_map"] or {})]))
+    return [m for m in served if "*" not in m and prices.lookup(m) is None]
 
 
 async def _admin_credential(conn: AsyncConnection, settings: Settings) -> str | None:
