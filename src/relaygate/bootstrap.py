@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from relaygate.auth.keys import hash_key, key_hint
 from relaygate.auth.records import parse_networks
 from relaygate.billing.money import usd_to_nano
-from relaygate.billing.pricing import price_from_mapping
+from relaygate.billing.pricing import PriceTable, price_from_mapping
 from relaygate.errors import ConfigError
 from relaygate.providers.registry import known_kinds, offline, options_problem
-from relaygate.relay.snapshot import price_row
+from relaygate.relay.snapshot import price_from_row, price_row
 from relaygate.settings import ChannelConfig, KeyConfig, Settings
 from relaygate.storage import queries
 from relaygate.storage.crypto import SecretBox
@@ -69,8 +69,24 @@ async def prepare(settings: Settings, engine: AsyncEngine, box: SecretBox, *, sy
         if sync:
             await sync_config(conn, settings, box)
             await queries.bump_config_version(conn)
+            if settings.unpriced_models == "reject":
+                for model in await unpriced_models(conn):
+                    log.warning("model %s is served by a channel but has no price: it is refused (403 "
+                                "model_price_missing) until one is set (prices:, 'relaygate prices set', or "
+                                "unpriced_models: free)", model)
     fixed = hash_key(settings.admin_key) if settings.admin_key else None
     return Prepared(fixed, new_admin)
+
+
+async def unpriced_models(conn: AsyncConnection) -> list[str]:
+    """The model names enabled channels serve (their lists and model maps; ``*`` patterns cannot be
+    listed) that no price covers: with ``unpriced_models: reject`` each is refused on every call."""
+    prices = PriceTable(price_from_row(r) for r in await queries.list_prices(conn))
+    served: dict[str, None] = {}
+    for row in await queries.list_channels(conn):
+        if row["enabled"]:
+            served.update(dict.fromkeys([*(row["models"] or []), *(row["model_map"] or {})]))
+    return [m for m in served if "*" not in m and prices.lookup(m) is None]
 
 
 async def _admin_credential(conn: AsyncConnection, settings: Settings) -> str | None:
@@ -80,6 +96,19 @@ async def _admin_credential(conn: AsyncConnection, settings: Settings) -> str | 
     key = ADMIN_KEY_PREFIX + secrets.token_urlsafe(24)
     await queries.set_meta(conn, queries.ADMIN_KEY_HASH, hash_key(key))
     return key
+
+
+def admin_credential_note(settings: Settings, prepared: Prepared) -> str | None:
+    """Where the admin credential is, for a start that does not print it (a new user who missed the
+    first start's output must not be left guessing); None when this start printed a new one."""
+    if prepared.new_admin_key:
+        return None
+    if settings.admin_key:
+        return "relaygate: the admin credential is the admin_key setting (config file or RELAYGATE_ADMIN_KEY)"
+    url = settings.database_url
+    where = Path(url.split(":///", 1)[1]).resolve() if url.startswith("sqlite") else "the database"
+    return (f"relaygate: the admin credential was printed once when it was generated; it is stored hashed in "
+            f"{where}. 'relaygate admin-key reset' (with the same --config) prints a new one")
 
 
 async def reset_admin_key(engine: AsyncEngine) -> str:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
+from relaygate import __version__
 from relaygate.errors import ConfigError
 from relaygate.settings import Settings, load_settings, parse_listen
 
@@ -74,10 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relaygate", description="A self-hosted AI API gateway.")
     parser.add_argument("--config", "-c", help="YAML config file (see docs/configuration.md)")
     parser.add_argument("--log-level", default=None, help="debug | info | warning | error")
+    parser.add_argument("--version", action="version", version=f"relaygate {__version__}")
+    # ``--listen`` is read before or after ``serve`` (``relaygate --listen :9000 serve`` too).
+    parser.add_argument("--listen", default=None, help="HOST:PORT to serve on (default 127.0.0.1:8080)")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", "-c", dest="config", default=argparse.SUPPRESS)
-    serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080)")
+    serve.add_argument("--listen", default=argparse.SUPPRESS, help="HOST:PORT (default 127.0.0.1:8080)")
     serve.add_argument("--workers", type=int, help="processes sharing the port (default 1)")
     serve.set_defaults(func=_cmd_serve)
     migrate = sub.add_parser("migrate", help="apply database migrations and sync the config file")

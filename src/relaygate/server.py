@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from relaygate.app import create_app
-from relaygate.bootstrap import Prepared, ensure_home, load_secret, prepare
+from relaygate.bootstrap import Prepared, admin_credential_note, ensure_home, load_secret, prepare
 from relaygate.protocol import GatewayRunner
 from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
@@ -74,6 +74,9 @@ async def serve_forever(settings: Settings, prepared: Prepared, *, reuse_port: b
 def run(settings: Settings) -> None:
     prepared = asyncio.run(prepare_database(settings))
     show_new_admin_key(prepared)
+    note = admin_credential_note(settings, prepared)
+    if note:
+        print(note, flush=True)
     print(f"relaygate: serving on http://{settings.listen} with {settings.workers} worker(s), "
           f"database {_describe_db(settings.database_url)}", flush=True)
     if settings.workers == 1:

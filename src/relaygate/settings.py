@@ -7,6 +7,7 @@ Request code never reads the environment; it is handed a ``Settings``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -19,6 +20,40 @@ import yaml
 from relaygate.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+CHANNEL_FIELDS = ("name", "type", "base_url", "api_key", "models", "model_map", "priority", "weight", "enabled",
+                  "options")
+KEY_FIELDS = ("name", "key", "quota_usd", "models", "ip_allow", "expires_at", "enabled")
+
+# Paths of an endpoint, which relaygate appends itself: a base_url ending in one would be called twice over
+# (``…/v1/chat/completions/v1/chat/completions``) and answer 404 on every request.
+_ENDPOINT_TAILS = ("/chat/completions", "/completions", "/messages", "/messages/count_tokens", "/embeddings",
+                   "/images/generations", "/images/edits", "/images/variations", "/responses", "/models",
+                   "/mj/submit/imagine")
+_ENDPOINT_METHODS = re.compile(r":(stream)?generatecontent|:embedcontent|:batchembedcontents|:counttokens|/models/")
+
+
+def did_you_mean(name: str, candidates: tuple[str, ...] | list[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the closest candidate to a misspelt ``name``, or '' when none is close."""
+    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def unknown_name(what: str, name: str, allowed: tuple[str, ...] | list[str]) -> str:
+    """One sentence for an unknown field: its name, the closest valid one, and every valid one."""
+    return f"unknown {what} '{name}'{did_you_mean(name, allowed)}; expected one of: {', '.join(allowed)}"
+
+
+def endpoint_in_base_url(url: str) -> str | None:
+    """What is wrong with a channel ``base_url`` that ends in an endpoint path, or None. relaygate adds
+    the endpoint itself, so the URL must be the upstream's root (a trailing ``/v1`` is tolerated)."""
+    path = url.split("?", 1)[0].split("#", 1)[0].rstrip("/").lower()
+    tail = next((t for t in _ENDPOINT_TAILS if path.endswith(t)), None)
+    if tail is None and not _ENDPOINT_METHODS.search(path.split("//", 1)[-1]):
+        return None
+    return ("base_url must be the upstream's root, such as https://api.openai.com (a trailing /v1 is fine), "
+            "not an endpoint: relaygate appends /v1/chat/completions, /v1/messages, :generateContent and "
+            "the others itself")
 
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
@@ -122,6 +157,7 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
 def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     environ = dict(os.environ if env is None else env)
     data: dict[str, Any] = {}
+    folder: Path | None = None
     if config_path is not None:
         path = Path(config_path)
         try:
@@ -137,8 +173,27 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
         # Substitute after parsing, inside string values only, so that a variable's value is never
         # read as YAML (an all-digit key stays a string; a value with ": " cannot break the file).
         data = _interpolate_tree(loaded, environ)
+        folder = path.resolve().parent
     settings = _from_mapping(data)
+    if folder is not None:
+        settings = _beside_config(settings, folder)
     return _apply_env(settings, environ)
+
+
+_RELATIVE_SQLITE = re.compile(r"^(sqlite[+a-z]*:///)(?!/)(?!:memory:)(.+)$")
+
+
+def _beside_config(settings: Settings, folder: Path) -> Settings:
+    """The file's relative paths (``home``, its default ``./data``, a SQLite database) as seen from the
+    config file's folder, so that every command given the same ``--config`` uses the same data folder and
+    credential, wherever it is run from. Paths from ``RELAYGATE_*`` variables stay relative to the
+    working directory, like any path on a command line."""
+    home = settings.home if settings.home.is_absolute() else folder / settings.home
+    database = settings.database
+    match = _RELATIVE_SQLITE.match(database)
+    if match:
+        database = match.group(1) + str(folder / match.group(2))
+    return replace(settings, home=home, database=database)
 
 
 def _interpolate_tree(node: Any, env: Mapping[str, str]) -> Any:
@@ -158,7 +213,7 @@ def _from_mapping(data: Mapping[str, Any]) -> Settings:
     known = _SCALARS | {"listen", "channels", "prices", "keys", "home"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
+        raise ConfigError(unknown_name("setting", unknown[0], sorted(known)))
     types = {f.name: str(f.type) for f in fields(Settings)}
     kwargs: dict[str, Any] = {
         k: _coerce(k, types[k], data[k]) for k in _SCALARS if k in data and data[k] is not None
@@ -169,10 +224,7 @@ def _from_mapping(data: Mapping[str, Any]) -> Settings:
         kwargs["host"], kwargs["port"] = parse_listen(str(data["listen"]))
     kwargs["channels"] = tuple(_channel(c) for c in data.get("channels") or ())
     kwargs["keys"] = tuple(_key(k) for k in data.get("keys") or ())
-    prices = data.get("prices") or {}
-    if not isinstance(prices, dict):
-        raise ConfigError("prices must be a mapping of model pattern to price")
-    kwargs["prices"] = prices
+    kwargs["prices"] = _prices(data.get("prices") or {})
     settings = Settings(**kwargs)
     _check_scalars(settings)
     return settings
@@ -258,28 +310,62 @@ def _channel(raw: Any) -> ChannelConfig:
     model_map = raw.get("model_map") or {}
     if not isinstance(model_map, dict):
         raise ConfigError(f"channel {name}: model_map must be a mapping")
-    known = {"name", "type", "base_url", "api_key", "models", "model_map", "priority", "weight", "enabled", "options"}
     nested = raw.get("options") or {}
     if not isinstance(nested, dict):
         raise ConfigError(f"channel {name}: options must be a mapping")
+    # Options may be written beside the channel's fields or under ``options:``; both are the same.
+    options = {**{k: v for k, v in raw.items() if k not in CHANNEL_FIELDS}, **nested}
+    _check_channel_names(name, kind, options)
+    base_url = str(raw.get("base_url") or "")
+    problem = endpoint_in_base_url(base_url)
+    if problem:
+        raise ConfigError(f"channel {name}: {problem}")
     return ChannelConfig(
         name=name,
         type=kind,
-        base_url=str(raw.get("base_url") or ""),
+        base_url=base_url,
         api_key=str(raw.get("api_key") or ""),
         models=_str_list(raw.get("models"), f"channel {name}: models"),
         model_map={str(k): str(v) for k, v in model_map.items()},
         priority=_coerce(f"channel {name}: priority", "int", raw.get("priority", 0)),
         weight=_coerce(f"channel {name}: weight", "int", raw.get("weight", 1)),
         enabled=_coerce(f"channel {name}: enabled", "bool", raw.get("enabled", True)),
-        # Options may be written beside the channel's fields or under ``options:``; both are the same.
-        options={**{k: v for k, v in raw.items() if k not in known}, **nested},
+        options=options,
     )
+
+
+def _check_channel_names(name: str, kind: str, options: Mapping[str, Any]) -> None:
+    """A name that is neither a channel field nor an option of the channel's type is a typo (``model:``
+    for ``models:``), which would otherwise be kept as an option nobody reads."""
+    from relaygate.providers.registry import channel_options, known_kinds  # lazily: providers are heavy
+
+    if kind not in known_kinds():
+        raise ConfigError(f"channel {name}: {unknown_name('type', kind, known_kinds())}")
+    allowed = channel_options(kind)
+    unknown = sorted(map(str, set(options) - set(allowed)))
+    if unknown:
+        valid = [f for f in CHANNEL_FIELDS if f != "options"] + list(allowed)
+        raise ConfigError(f"channel {name}: {unknown_name('field', unknown[0], valid)}")
+
+
+def _prices(prices: Any) -> Mapping[str, Any]:
+    from relaygate.billing.pricing import PRICE_FIELDS  # lazily: settings is read before anything else
+
+    if not isinstance(prices, dict):
+        raise ConfigError("prices must be a mapping of model pattern to price")
+    for pattern, price in prices.items():
+        unknown = sorted(map(str, set(price) - set(PRICE_FIELDS))) if isinstance(price, dict) else []
+        if unknown:
+            raise ConfigError(f"price {pattern}: {unknown_name('field', unknown[0], PRICE_FIELDS)}")
+    return prices
 
 
 def _key(raw: Any) -> KeyConfig:
     if not isinstance(raw, dict) or not raw.get("name") or not raw.get("key"):
         raise ConfigError("every key needs a name and a key")
+    unknown = sorted(map(str, set(raw) - set(KEY_FIELDS)))
+    if unknown:
+        raise ConfigError(f"key {raw['name']}: {unknown_name('field', unknown[0], KEY_FIELDS)}")
     if not _is_key_text(str(raw["key"])):
         raise ConfigError(f"key {raw['name']}: the key must be printable ASCII (as callers send it in a header)")
     quota = raw.get("quota_usd")

@@ -460,6 +460,33 @@ def test_bad_channel_bodies(rejecting_admin: httpx.Client, body: dict[str, Any],
     assert_error(rejecting_admin.post("/api/channels", json=body), 400, code, param)
 
 
+@pytest.mark.parametrize(("body", "param", "message"), [
+    ({"name": "c", "type": "mock", "model": ["m"]}, "model", "Unknown field 'model' (did you mean 'models'?)"),
+    ({"name": "c", "type": "mock", "options": {"mock_chunk_delay": 0}}, "options",
+     "unknown option of mock channels 'mock_chunk_delay' (did you mean 'mock_chunk_delay_ms'?)"),
+    ({"name": "c", "type": "openai", "base_url": "http://h", "options": {"api_version": "x"}}, "options",
+     "channels of type openai take no options; 'api_version' is unknown"),
+    ({"name": "c", "type": "opneai", "base_url": "http://h"}, "type", "(did you mean 'openai'?)"),
+    ({"name": "c", "type": "openai", "base_url": "https://api.openai.com/v1/chat/completions"}, "base_url",
+     "'base_url' must be the upstream's root"),
+    ({"name": "c", "type": "gemini", "base_url": "https://g.example/v1beta/models/m:generateContent"}, "base_url",
+     "'base_url' must be the upstream's root"),
+])
+def test_channel_typos_name_the_closest_valid_field(rejecting_admin: httpx.Client, body: dict[str, Any], param: str,
+                                                     message: str) -> None:
+    response = rejecting_admin.post("/api/channels", json=body)
+    assert_error(response, 400, "unknown_field" if param == "model" else "invalid_value", param)
+    assert message in response.json()["error"]["message"]
+    patch = rejecting_admin.patch("/api/channels/1", json={k: v for k, v in body.items() if k == param})
+    assert patch.status_code == 400 and patch.json()["error"]["param"] == param
+
+
+def test_price_typos_name_the_closest_valid_field(rejecting_admin: httpx.Client) -> None:
+    response = rejecting_admin.put("/api/prices/x", json={"ouput": 1})
+    assert_error(response, 400, "unknown_field", "ouput")
+    assert "(did you mean 'output'?)" in response.json()["error"]["message"]
+
+
 def test_malformed_requests_and_conflicts(admin: httpx.Client) -> None:
     raw = {"Content-Type": "application/json"}
     assert_error(admin.post("/api/keys", content=b'{"name": ', headers=raw), 400, "invalid_json")

@@ -1,7 +1,14 @@
-"""``relaygate keys | channels | prices | usage`` as subprocesses on a SQLite database, with and without a server."""
+"""``relaygate keys | channels | prices | usage`` on a SQLite database, with and without a server.
+
+The commands run in this process through ``relaygate.cli.main`` (the same parser, exit codes and
+output as the console script, without an interpreter start and imports per call); the tests that
+prove the installed entry point and ``python -m relaygate`` run it as a subprocess (``cli_process``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import sqlite3
@@ -13,10 +20,13 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 import yaml
 
+import relaygate
 from relaygate.billing.money import nano_to_usd
-from tests.helpers.gateway import ADMIN_KEY, SECRET, Gateway
+from relaygate.cli import main
+from tests.helpers.gateway import ADMIN_KEY, SECRET, Gateway, free_port
 
 UPSTREAM_SECRET = "sk-cli-upstream-secret-0123456789abcdef"
 CONFIG: dict[str, Any] = {
@@ -27,7 +37,9 @@ CONFIG: dict[str, Any] = {
 
 def write_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
-    config = {"admin_key": ADMIN_KEY, "secret": SECRET, "home": str(tmp_path / "data"), **CONFIG}
+    # A port nobody listens on: `keys create` asks the gateway at `listen` whether it accepts the key.
+    config = {"admin_key": ADMIN_KEY, "secret": SECRET, "home": str(tmp_path / "data"),
+              "listen": f"127.0.0.1:{free_port()}", **CONFIG}
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     # As on a deployed machine: the server (or `migrate`) has applied the file; operator commands do not.
     ok(cli(path, "migrate"))
@@ -35,8 +47,30 @@ def write_config(tmp_path: Path) -> Path:
 
 
 def cli(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``relaygate --config CONFIG ARGS`` in this process, as a finished process would report it."""
+    argv = ["--config", str(config), *args]
+    out, err = io.StringIO(), io.StringIO()
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(argv)
+                code = 0
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return subprocess.CompletedProcess(["relaygate", *argv], code, out.getvalue(), err.getvalue())
+
+
+def cli_process(config: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "relaygate", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+                          capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -199,9 +233,11 @@ def wait_for_status(url: str, key: str, status: int, deadline_s: float = 10.0,
 def test_a_key_made_by_the_cli_works_on_a_running_gateway(gateway_factory: type[Gateway], tmp_path: Path) -> None:
     gateway = gateway_factory(tmp_path, CONFIG).start()
     config = gateway.home / "config.yaml"  # the gateway's own config: same database and secret
-    key = ok(cli(config, "keys", "create", "from-cli", "--quota-usd", "1")).strip()
+    created = cli(config, "keys", "create", "from-cli", "--quota-usd", "1")
+    key = ok(created).strip()
+    assert f"the gateway at {gateway.url} accepts the key now" in created.stderr
 
-    answered = wait_for_status(gateway.url, key, 200)
+    answered = wait_for_status(gateway.url, key, 200, deadline_s=0)  # at once: the command waited for it
     request_id = answered.headers["x-request-id"]
 
     page = as_json(cli(config, "usage", "--key", "from-cli", "--json"))
@@ -224,7 +260,8 @@ def test_a_key_made_by_the_cli_works_on_a_running_gateway(gateway_factory: type[
     with gateway.admin() as admin:
         assert admin.get("/api/keys/1").json()["used_nano"] == record["cost_nano"]
 
-    ok(cli(config, "keys", "disable", "from-cli"))
+    disabled = cli(config, "keys", "disable", "from-cli")
+    assert "running gateways apply this within snapshot_poll_s (1 s)" in disabled.stderr
     refused = wait_for_status(gateway.url, key, 401)
     assert refused.json()["error"]["code"] == "key_disabled"
 
@@ -260,6 +297,15 @@ def test_admin_key_reset_reaches_a_running_gateway(gateway_factory: type[Gateway
                            capture_output=True, text=True, timeout=60, check=True)
     second = re.search(r"RELAYGATE_ADMIN_KEY=(\S+)", reset.stdout)
     assert second is not None and second.group(1) != first.group(1)
+    # A later start does not print the credential; it says where it is and how to get a new one.
+    gateway.stop()
+    earlier = len(gateway.logs())
+    gateway.start()
+    restarted = gateway.logs()[earlier:]
+    assert "RELAYGATE_ADMIN_KEY=" not in restarted
+    assert (f"the admin credential was printed once when it was generated; it is stored hashed in "
+            f"{tmp_path / 'data' / 'relaygate.db'}. 'relaygate admin-key reset' (with the same --config) "
+            "prints a new one") in restarted
     deadline = time.monotonic() + 10
     while True:
         new_ok = httpx.get(gateway.url + "/api/channels", headers={"Authorization": f"Bearer {second.group(1)}"})
@@ -270,3 +316,41 @@ def test_admin_key_reset_reaches_a_running_gateway(gateway_factory: type[Gateway
     assert [c["name"] for c in new_ok.json()["data"] if c["enabled"]] == ["mock"]
     old = httpx.get(gateway.url + "/api/channels", headers={"Authorization": f"Bearer {first.group(1)}"})
     assert old.status_code == 401
+
+
+def test_keys_create_says_when_no_gateway_answers(tmp_path: Path) -> None:
+    created = cli(write_config(tmp_path), "keys", "create", "nobody-listening")
+    assert created.returncode == 0 and created.stdout.startswith("sk-")
+    assert "no gateway answered at http://127.0.0.1:" in created.stderr
+    assert "accept it within snapshot_poll_s (1 s)" in created.stderr
+
+
+def test_the_cli_run_elsewhere_uses_the_data_folder_beside_its_config(tmp_path: Path) -> None:
+    """A config with the default (relative) home, used from two working directories: one data folder,
+    one admin credential, and the installed entry point (``python -m relaygate``) as a new user runs it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    config = site / "relaygate.yaml"
+    config.write_text(yaml.safe_dump({"listen": f"127.0.0.1:{free_port()}", **CONFIG}), encoding="utf-8")
+    first = cli_process(Path("relaygate.yaml"), "migrate", cwd=site)
+    assert first.returncode == 0 and "RELAYGATE_ADMIN_KEY=" in first.stdout, first.stderr
+    (tmp_path / "elsewhere").mkdir()
+    created = cli_process(config, "keys", "create", "from-elsewhere", cwd=tmp_path / "elsewhere")
+    assert created.returncode == 0 and created.stdout.startswith("sk-"), created.stderr
+    assert "RELAYGATE_ADMIN_KEY" not in created.stdout + created.stderr  # no fresh credential
+    assert not (tmp_path / "elsewhere" / "data").exists()
+    listed = orjson.loads(ok(cli_process(Path("site/relaygate.yaml"), "keys", "list", "--json", cwd=tmp_path)))
+    assert [k["name"] for k in listed] == ["from-elsewhere"]
+
+
+def test_version_and_listen_on_either_side_of_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    version = subprocess.run([sys.executable, "-m", "relaygate", "--version"], capture_output=True, text=True,
+                             timeout=60)
+    assert version.returncode == 0 and version.stdout.strip() == f"relaygate {relaygate.__version__}"
+    served: list[str] = []
+    monkeypatch.setattr("relaygate.server.run", lambda settings: served.append(settings.listen))
+    for argv in (["--listen", "127.0.0.1:9101", "serve"], ["serve", "--listen", "127.0.0.1:9102"]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 0
+    assert served == ["127.0.0.1:9101", "127.0.0.1:9102"]

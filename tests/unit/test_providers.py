@@ -176,7 +176,10 @@ def test_openai_provider_is_unchanged() -> None:
     assert request.url == "https://api.openai.com/v1/chat/completions"
     assert request.headers == {"Content-Type": "application/json", "Authorization": "Bearer " + KEY,
                                "Accept": "text/event-stream"}
-    assert options_problem("openai", {"anything": 1}) is None and options_problem("nope", {}) is None
+    # openai channels take no options: any name is a typo (issue 10 item 4), refused before a request fails
+    refused = options_problem("openai", {"anything": 1})
+    assert refused == "channels of type openai take no options; 'anything' is unknown"
+    assert options_problem("openai", {}) is None and options_problem("nope", {}) is None
 
 
 def test_mock_dialect_option() -> None:
@@ -264,5 +267,6 @@ async def test_gemini_requests_are_accepted_by_the_fake(fakes: tuple[FakeAnthrop
 def test_midjourney_options_are_checked() -> None:
     assert options_problem("midjourney", {"forward_mode": True, "callbacks": False, "image_proxy": True}) is None
     assert options_problem("midjourney", {"forward_mod": True}) == (
-        "unknown option forward_mod; midjourney channels take forward_mode, callbacks, image_proxy, mock")
+        "unknown option of midjourney channels 'forward_mod' (did you mean 'forward_mode'?); "
+        "expected one of: forward_mode, callbacks, image_proxy, mock")
     assert options_problem("midjourney", {"image_proxy": "yes"}) == "image_proxy must be true or false"

@@ -3,6 +3,7 @@ overrides, and ConfigError for anything it cannot use."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,7 @@ def test_a_missing_file(tmp_path: Path) -> None:
 
 
 def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
-    assert load_settings(write(tmp_path, ""), env={}) == Settings()
+    assert load_settings(write(tmp_path, ""), env={}) == replace(Settings(), home=tmp_path / "data")
 
 
 @pytest.mark.parametrize(("value", "expected"), [("127.0.0.1:8080", ("127.0.0.1", 8080)),
@@ -206,3 +207,56 @@ def test_public_url_must_be_an_http_url(tmp_path: Path) -> None:
         load_settings(path, env={})
     path.write_text("public_url: https://gw.example.com/base\n", encoding="utf-8")
     assert load_settings(path, env={}).public_url == "https://gw.example.com/base"
+
+
+# --- a first run without traps (issue 10 item 4) --------------------------------------------------
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("listne: 127.0.0.1:8080\n", "unknown setting 'listne' (did you mean 'listen'?)"),
+    ("channels: [{name: c, type: mock, model: [m]}]\n",
+     "channel c: unknown field 'model' (did you mean 'models'?)"),
+    ("channels: [{name: c, type: mock, models: [m], mock_chunk_delay: 0}]\n",
+     "channel c: unknown field 'mock_chunk_delay' (did you mean 'mock_chunk_delay_ms'?)"),
+    ("channels: [{name: c, type: mock, models: [m], options: {dialekt: gemini}}]\n",
+     "channel c: unknown field 'dialekt' (did you mean 'dialect'?)"),
+    # an option of another type is unknown for this one
+    ("channels: [{name: c, type: openai, base_url: 'http://h', models: [m], api_version: v1}]\n",
+     "channel c: unknown field 'api_version'"),
+    ("channels: [{name: c, type: opneai, base_url: 'http://h', models: [m]}]\n",
+     "channel c: unknown type 'opneai' (did you mean 'openai'?)"),
+    ("prices: {m: {inptu: 1}}\n", "price m: unknown field 'inptu' (did you mean 'input'?)"),
+    ("keys: [{name: k, key: sk-x, quota: 5}]\n", "key k: unknown field 'quota' (did you mean 'quota_usd'?)"),
+])
+def test_unknown_names_are_errors_naming_the_closest_valid_one(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, text), env={})
+    assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize("url", ["https://api.openai.com/v1/chat/completions", "https://relay.example/chat/completions",
+                                 "https://api.anthropic.com/v1/messages", "https://api.openai.com/v1/embeddings/",
+                                 "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0:generateContent"])
+def test_a_base_url_that_ends_in_an_endpoint_is_refused(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match="channel c: base_url must be the upstream's root"):
+        load_settings(write(tmp_path, f"channels: [{{name: c, type: openai, base_url: '{url}', models: [m]}}]\n"),
+                      env={})
+
+
+@pytest.mark.parametrize("url", ["https://api.openai.com", "https://api.openai.com/v1", "http://h:8000/openai/v1",
+                                 "https://generativelanguage.googleapis.com"])
+def test_a_root_base_url_is_accepted(tmp_path: Path, url: str) -> None:
+    settings = load_settings(write(tmp_path, f"channels: [{{name: c, type: openai, base_url: '{url}'}}]\n"), env={})
+    assert settings.channels[0].base_url == url
+
+
+def test_relative_paths_in_the_file_are_beside_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command given the same --config uses one data folder, wherever it is run from."""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert load_settings(write(tmp_path, ""), env={}).home == tmp_path / "data"
+    assert load_settings(write(tmp_path, "home: state\n"), env={}).home == tmp_path / "state"
+    assert load_settings(write(tmp_path, "home: /srv/rg\n"), env={}).home == Path("/srv/rg")
+    database = load_settings(write(tmp_path, "database: sqlite:///./db/x.db\n"), env={}).database_url
+    assert database == f"sqlite:///{tmp_path / 'db' / 'x.db'}"
+    # A variable is read like a command-line path: from the working directory.
+    assert load_settings(write(tmp_path, ""), env={"RELAYGATE_HOME": "here"}).home == Path("here")

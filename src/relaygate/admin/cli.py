@@ -2,7 +2,10 @@
 
 The commands need no running server: they migrate the database, work on it directly through
 ``AdminService`` (the same code as the admin API), and bump the configuration version, so a running
-gateway picks every change up within ``snapshot_poll_s``. Exit status: 0 on success, 1 when the
+gateway picks every change up within ``snapshot_poll_s``. ``keys create`` waits for that: it asks the
+gateway at ``listen`` for ``/v1/models`` with the new key until it is accepted (up to
+``snapshot_poll_s`` and a margin), and says plainly when no gateway answered or it did not accept
+the key yet; the other changes say when they take effect. Exit status: 0 on success, 1 when the
 operation failed (bad input, unknown item, a failed channel test), 2 for a configuration error.
 """
 
@@ -15,6 +18,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import aiohttp
 import orjson
 
 from relaygate.admin.service import AdminService
@@ -52,6 +56,7 @@ async def _session(settings: Settings, args: argparse.Namespace, action: Action,
     try:
         service = AdminService(engine, SecretBox(load_secret(settings)),
                                http=HttpTransport(session) if session is not None else None)
+        args.settings = settings  # for the commands that talk to the running gateway
         return await action(service, args)
     except GatewayError as exc:
         print(f"relaygate: {exc.message}", file=sys.stderr)
@@ -92,8 +97,42 @@ async def _keys_create(admin: AdminService, args: argparse.Namespace) -> int:
         return 0
     print(f"relaygate: created key {created['id']} ({created['name']}); the key is shown only this once:",
           file=sys.stderr)
-    print(created["key"])
+    print(created["key"], flush=True)
+    print(f"relaygate: {await _await_live_key(args.settings, created['key'])}", file=sys.stderr)
     return 0
+
+
+def _gateway_url(settings: Settings) -> str:
+    """Where this config's gateway answers locally (a wildcard listen address is reached on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+
+
+async def _await_live_key(settings: Settings, key: str) -> str:
+    """Wait until the gateway at ``listen`` accepts a new key (its snapshot poll has seen the change),
+    so that the key works the moment this command returns; else say when it will."""
+    base = _gateway_url(settings)
+    later = (f"gateways using this database accept it within snapshot_poll_s ({settings.snapshot_poll_s:g} s) "
+             "of their next poll")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.snapshot_poll_s + 2.0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0)) as http:
+        while True:
+            try:
+                async with http.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {key}"}) as answer:
+                    status = answer.status
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                return f"no gateway answered at {base}; {later}"
+            if status == 200:
+                return f"the gateway at {base} accepts the key now"
+            if status != 401 or loop.time() > deadline:
+                return f"the gateway at {base} does not accept the key yet (HTTP {status}); {later}"
+            await asyncio.sleep(0.05)
+
+
+def _when_live(args: argparse.Namespace) -> str:
+    return (f"relaygate: running gateways apply this within snapshot_poll_s "
+            f"({args.settings.snapshot_poll_s:g} s)")
 
 
 async def _keys_list(admin: AdminService, args: argparse.Namespace) -> int:
@@ -110,6 +149,7 @@ async def _keys_list(admin: AdminService, args: argparse.Namespace) -> int:
 async def _keys_disable(admin: AdminService, args: argparse.Namespace) -> int:
     key = await admin.disable_key(await admin.resolve_key(args.ref))
     print(f"relaygate: disabled key {key['id']} ({key['name']})")
+    print(_when_live(args), file=sys.stderr)
     return 0
 
 
@@ -132,6 +172,7 @@ async def _channels_add(admin: AdminService, args: argparse.Namespace) -> int:
         _print_json(channel)
         return 0
     print(f"relaygate: created channel {channel['id']} ({channel['name']}, {channel['type']})")
+    print(_when_live(args), file=sys.stderr)
     return 0
 
 
@@ -149,6 +190,7 @@ async def _channels_list(admin: AdminService, args: argparse.Namespace) -> int:
 async def _channels_disable(admin: AdminService, args: argparse.Namespace) -> int:
     channel = await admin.disable_channel(await admin.resolve_channel(args.ref))
     print(f"relaygate: disabled channel {channel['id']} ({channel['name']})")
+    print(_when_live(args), file=sys.stderr)
     return 0
 
 
@@ -214,6 +256,7 @@ async def _prices_set(admin: AdminService, args: argparse.Namespace) -> int:
         _print_json(price)
         return 0
     print(f"relaygate: set the price of {price['model']} ({_price_text(price)})")
+    print(_when_live(args), file=sys.stderr)
     return 0
 
 
@@ -223,6 +266,7 @@ async def _prices_delete(admin: AdminService, args: argparse.Namespace) -> int:
         _print_json(deleted)
         return 0
     print(f"relaygate: deleted the price of {deleted['model']}")
+    print(_when_live(args), file=sys.stderr)
     return 0
 
 

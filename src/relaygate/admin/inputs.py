@@ -18,6 +18,7 @@ from relaygate.billing.money import usd_to_nano
 from relaygate.billing.pricing import PRICE_FIELDS
 from relaygate.errors import InvalidRequest
 from relaygate.providers.registry import known_kinds
+from relaygate.settings import did_you_mean, endpoint_in_base_url
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -37,7 +38,8 @@ def invalid(param: str, message: str, code: str = "invalid_value") -> InvalidReq
 def reject_unknown(body: Mapping[str, Any], allowed: tuple[str, ...], code: str = "unknown_field") -> None:
     unknown = sorted(set(body) - set(allowed))
     if unknown:
-        raise invalid(unknown[0], f"Unknown field '{unknown[0]}'; expected one of: {', '.join(allowed)}.", code)
+        raise invalid(unknown[0], f"Unknown field '{unknown[0]}'{did_you_mean(unknown[0], allowed)}; "
+                      f"expected one of: {', '.join(allowed)}.", code)
 
 
 def require(body: Mapping[str, Any], names: tuple[str, ...]) -> None:
@@ -139,7 +141,8 @@ def json_object(value: Any, param: str) -> dict[str, Any]:
 def kind(value: Any, param: str) -> str:
     chosen = text(value, param)
     if chosen not in known_kinds():
-        raise invalid(param, f"'{param}' must be one of: {', '.join(known_kinds())}.")
+        hint = did_you_mean(chosen, known_kinds())
+        raise invalid(param, f"'{param}' must be one of: {', '.join(known_kinds())}{hint}.")
     return chosen
 
 
@@ -158,6 +161,9 @@ def base_url(value: Any, param: str) -> str:
     url = text(value, param).strip()
     if url and not _http_url(url):
         raise invalid(param, f"'{param}' must be an http:// or https:// URL without query or fragment.")
+    problem = endpoint_in_base_url(url)
+    if problem:
+        raise invalid(param, f"'{param}'{problem.removeprefix('base_url')}.")
     return url
 
 

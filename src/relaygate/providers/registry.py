@@ -13,6 +13,7 @@ from relaygate.providers.midjourney import KIND as MIDJOURNEY
 from relaygate.providers.midjourney import MidjourneyProvider
 from relaygate.providers.mock import MockProvider
 from relaygate.providers.openai import OpenAIProvider
+from relaygate.settings import unknown_name
 
 _PROVIDERS: dict[str, ChatProvider] = {
     "openai": OpenAIProvider(),
@@ -20,6 +21,17 @@ _PROVIDERS: dict[str, ChatProvider] = {
     "anthropic": AnthropicProvider(),
     "gemini": GeminiProvider(),
     "mock": MockProvider(),
+}
+
+
+# The channel ``options`` each kind reads (docs/providers.md); any other name is refused as a typo.
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "openai": (),
+    "azure": ("api_version", "deployments"),
+    "anthropic": ("anthropic_version",),
+    "gemini": ("api_version",),
+    "mock": ("dialect", "mock_chunk_delay_ms"),
+    MIDJOURNEY: ("forward_mode", "callbacks", "image_proxy", "mock"),
 }
 
 
@@ -75,8 +87,18 @@ def offline(kind: str, options: Mapping[str, Any]) -> bool:
     return kind == "mock" or (kind == MIDJOURNEY and options.get("mock") is True)
 
 
+def channel_options(kind: str) -> tuple[str, ...]:
+    """The option names channels of ``kind`` take (none for an unknown kind)."""
+    return _OPTIONS.get(kind, ())
+
+
 def options_problem(kind: str, options: Mapping[str, Any]) -> str | None:
     """What is wrong with a channel's ``options`` for its kind, for config load and the admin API to
-    refuse before a request fails; None when they are fine (or the kind has no rules, or is unknown)."""
+    refuse before a request fails; None when they are fine (or the kind is unknown)."""
+    unknown = sorted(map(str, set(options) - set(channel_options(kind))))
+    if unknown and not channel_options(kind):
+        return f"channels of type {kind} take no options; '{unknown[0]}' is unknown"
+    if unknown:
+        return unknown_name(f"option of {kind} channels", unknown[0], channel_options(kind))
     provider = _MIDJOURNEY if kind == MIDJOURNEY else _PROVIDERS.get(kind)
     return provider.check_options(options) if isinstance(provider, ChecksOptions) else None

@@ -3,6 +3,7 @@ of its estimated cost against the key's quota (docs/billing.md)."""
 
 from __future__ import annotations
 
+from relaygate.billing.money import nano_to_usd
 from relaygate.billing.pricing import ImageBill, estimate_cost
 from relaygate.errors import QUOTA_EXCEEDED, InsufficientQuota, PriceMissing
 from relaygate.relay.call import Call
@@ -27,6 +28,17 @@ def price_and_reserve(services: Services, call: Call, *, input_tokens: int, outp
         return amount
     reservation = services.ledger.reserve(call.key.id, quota, amount)
     if reservation is None:
-        raise InsufficientQuota(QUOTA_EXCEEDED)
+        left = max(0, services.ledger.available(call.key.id, quota))
+        raise InsufficientQuota(_quota_message(amount, left, None if image is not None else output_tokens))
     call.reservation = reservation
     return amount
+
+
+def _quota_message(reserved: int, left: int, output_tokens: int | None) -> str:
+    """Why the call was refused in figures: a key with money left is refused when the call's estimate
+    (with its output tokens at most) does not fit, which a caller cannot guess without being told."""
+    message = f"{QUOTA_EXCEEDED} This request needs ${nano_to_usd(reserved)} reserved"
+    if output_tokens is not None:
+        message += (f" (its input and up to {output_tokens} output tokens; a lower max_tokens, or "
+                    "maxOutputTokens, reserves less)")
+    return f"{message}; the key has ${nano_to_usd(left)} left."

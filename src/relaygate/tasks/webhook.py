@@ -44,7 +44,8 @@ def check_webhook_url(url: str, *, allow_private: bool, param: str = "webhook") 
     if parsed.raw_user or parsed.raw_password:
         raise WebhookNotAllowed(f"'{param}' must not carry credentials.", param=param)
     if not host_allowed(parsed.host, allow_private):
-        raise WebhookNotAllowed(f"'{param}' points at an address that may not be called.", param=param)
+        raise WebhookNotAllowed(f"'{param}' points at a loopback or private address, which webhooks may not be "
+                                "delivered to unless the operator sets allow_private_webhooks: true.", param=param)
     return url
 
 
