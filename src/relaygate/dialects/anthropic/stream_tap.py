@@ -4,8 +4,9 @@ It forwards the upstream's events as they are (spec/anthropic.md §4), except tw
 ``error`` event is rebuilt from its type and message, both scrubbed (no upstream URL, address or key), and the
 ``message_stop`` event is held back (``final_frame``) so that the usage record can be committed
 before the last byte. On the way it notes the usage (input and cache counts from ``message_start``,
-the cumulative ``message_delta`` usage on top), the stop reasons, an error event, and the generated
-text (for the offline count when the upstream reports no usage).
+the cumulative ``message_delta`` usage on top), the stop reasons, an error event, and a running token
+count of the generated text (for the offline count when the upstream reports no usage; it stops once
+usage arrives, which for Anthropic is usually ``message_start``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from relaygate.billing.tokenizer import TokenTally
 from relaygate.core.usage import Usage
 from relaygate.dialects.anthropic.shared import usage_from_anthropic
 from relaygate.scrub import NO_CHANNEL, Scrubber
@@ -23,7 +25,7 @@ MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 
 class AnthropicStreamTap:
-    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL) -> None:
+    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL, model: str = "") -> None:
         # client_wants_usage: Anthropic always reports usage in the stream, and nothing is removed.
         self._decoder = SSEDecoder()
         self._scrubber = scrubber
@@ -34,7 +36,7 @@ class AnthropicStreamTap:
         self.saw_stop = False
         self._held: list[bytes] = []
         self._usage: dict[str, Any] = {}
-        self._text: list[str] = []
+        self._tally = TokenTally(model)  # the client's model name, as the meter counts
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward to the client for this upstream read (possibly empty)."""
@@ -49,8 +51,8 @@ class AnthropicStreamTap:
         """The upstream ended the stream properly: ``message_stop`` without an error event."""
         return self.saw_stop and self.error is None
 
-    def generated_text(self) -> str:
-        return "".join(self._text)
+    def produced_tokens(self) -> int:
+        return self._tally.total()
 
     def final_frame(self) -> bytes:
         """The held-back ``message_stop`` (as the upstream sent it), sent once the usage record is
@@ -104,7 +106,7 @@ class AnthropicStreamTap:
         elif kind == "content_block_start":
             block = payload.get("content_block")
             if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("name"), str):
-                self._text.append(block["name"])
+                self._tally.add(block["name"])
         elif kind == "content_block_delta":
             self._note_delta(payload.get("delta"))
 
@@ -114,6 +116,8 @@ class AnthropicStreamTap:
         if isinstance(raw, dict):
             self._usage.update({key: value for key, value in raw.items() if value is not None})
             self.usage = usage_from_anthropic(self._usage)
+            if self.usage is not None:
+                self._tally.stop()  # the upstream's count is billed (usage never goes back to None)
 
     def _note_delta(self, delta: Any) -> None:
         if not isinstance(delta, dict):
@@ -121,7 +125,7 @@ class AnthropicStreamTap:
         for kind, field in (("text_delta", "text"), ("thinking_delta", "thinking"),
                             ("input_json_delta", "partial_json")):
             if delta.get("type") == kind and isinstance(delta.get(field), str):
-                self._text.append(delta[field])
+                self._tally.add(delta[field])
 
 
 def _scrubbed_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
