@@ -15,7 +15,7 @@ from relaygate.core.chat import FinishReason, TextPart, ThinkingPart, ToolCallPa
 from relaygate.core.stream import accumulate
 from relaygate.core.usage import Usage
 from relaygate.dialects.anthropic.stream import anthropic_stream_to_core
-from relaygate.dialects.anthropic.stream_tap import MESSAGE_STOP, AnthropicStreamTap
+from relaygate.dialects.anthropic.stream_tap import HELD_LIMIT, MESSAGE_STOP, AnthropicStreamTap
 from relaygate.sse import SSEDecoder
 from tests.fakes.anthropic_upstream import Behavior, Reply, frame
 
@@ -223,3 +223,12 @@ def test_the_fake_upstreams_streams(behavior: Behavior) -> None:
     assert tap.usage == expected
     if expected is None:
         assert tap.produced_tokens() == count_text("".join(behavior.thinking) + 'w{"city": "Lyon"}')
+
+
+def test_what_follows_message_stop_is_held_only_up_to_a_limit() -> None:
+    """An upstream that goes on after its end cannot grow what the tap holds."""
+    late = event({"type": "ping"})
+    tap = AnthropicStreamTap(client_wants_usage=False)
+    assert run(tap, [START, STOP, *[late] * 10_000, *[STOP] * 10_000]) == START
+    held = tap.final_frame()
+    assert held.startswith(STOP + late) and len(held) <= HELD_LIMIT

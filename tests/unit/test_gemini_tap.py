@@ -15,7 +15,7 @@ from relaygate.core.chat import FinishReason, TextPart, ThinkingPart, ToolCallPa
 from relaygate.core.stream import accumulate
 from relaygate.core.usage import Usage
 from relaygate.dialects.gemini.stream import gemini_stream_to_core
-from relaygate.dialects.gemini.stream_tap import GeminiStreamTap
+from relaygate.dialects.gemini.stream_tap import HELD_LIMIT, GeminiStreamTap
 from relaygate.sse import SSEDecoder
 from tests.fakes.gemini_upstream import Behavior, Reply
 
@@ -180,3 +180,11 @@ def test_the_fake_upstreams_streams_decode_to_the_same_answer(request_body: dict
         text = "".join(behavior.thoughts) + "Bonjour!"
     if tap.usage is None:
         assert tap.produced_tokens() == count_text(text)
+
+
+def test_what_follows_the_finishing_chunk_is_held_only_up_to_a_limit() -> None:
+    """An upstream that goes on after its end cannot grow what the tap holds."""
+    tap = GeminiStreamTap(client_wants_usage=False)
+    assert b"".join(tap.feed(p) for p in [FIRST, LAST, *[FIRST] * 10_000]) == FIRST
+    held = tap.final_frame()
+    assert held.startswith(LAST + FIRST) and len(held) <= HELD_LIMIT

@@ -22,6 +22,7 @@ from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.sse import SSEDecoder, SSEEvent, named_frame
 
 MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+HELD_LIMIT = 64 * 1024  # bytes kept after message_stop (nothing should follow it)
 
 
 class AnthropicStreamTap:
@@ -35,6 +36,7 @@ class AnthropicStreamTap:
         self.finish_reasons: set[str] = set()
         self.saw_stop = False
         self._held: list[bytes] = []
+        self._held_bytes = 0
         self._usage: dict[str, Any] = {}
         self._tally = TokenTally(model)  # the client's model name, as the meter counts
 
@@ -65,8 +67,19 @@ class AnthropicStreamTap:
             after_stop = self.saw_stop
             frame = self._frame(event)
             # Nothing should follow message_stop; if something does, it stays behind it.
-            (self._held if after_stop else out).append(frame)
+            if after_stop:
+                self._hold(frame)
+            else:
+                out.append(frame)
         return b"".join(out)
+
+    def _hold(self, frame: bytes) -> None:
+        """Keep ``frame`` for ``final_frame``: the first always, what follows it up to ``HELD_LIMIT``
+        bytes; beyond that it is dropped, so that an upstream that goes on after its end cannot grow
+        what the tap holds."""
+        if frame and (not self._held or self._held_bytes + len(frame) <= HELD_LIMIT):
+            self._held.append(frame)
+            self._held_bytes += len(frame)
 
     def _frame(self, event: SSEEvent) -> bytes:
         """The bytes to forward for one event: as it came, nothing (held), or an error made safe."""
@@ -80,7 +93,7 @@ class AnthropicStreamTap:
         kind = payload.get("type", event.event) if isinstance(payload, dict) else event.event
         if kind == "message_stop":
             self.saw_stop = True
-            self._held.append(event.frame())
+            self._hold(event.frame())
             return b""
         self.events += 1
         if not isinstance(payload, dict):

@@ -22,6 +22,8 @@ from relaygate.dialects.gemini.shared import usage_from_gemini
 from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.sse import SSEDecoder, SSEEvent, data_frame
 
+HELD_LIMIT = 64 * 1024  # bytes kept after the finishing chunk (nothing should follow it)
+
 
 class GeminiStreamTap:
     def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL, model: str = "") -> None:
@@ -34,6 +36,7 @@ class GeminiStreamTap:
         self.finish_reasons: set[str] = set()
         self._tally = TokenTally(model)  # the client's model name, as the meter counts
         self._held: list[bytes] = []
+        self._held_bytes = 0
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward to the client for this upstream read (possibly empty)."""
@@ -61,10 +64,18 @@ class GeminiStreamTap:
         for event in events:
             frame = self._frame(event)
             if self._held or (self.finish_reasons and self.error is None):
-                self._held.append(frame)  # the last chunk, and anything after it, waits for the record
+                self._hold(frame)  # the last chunk, and anything after it, waits for the record
             else:
                 out.append(frame)
         return b"".join(out)
+
+    def _hold(self, frame: bytes) -> None:
+        """Keep ``frame`` for ``final_frame``: the first always, what follows it up to ``HELD_LIMIT``
+        bytes; beyond that it is dropped, so that an upstream that goes on after its end cannot grow
+        what the tap holds."""
+        if frame and (not self._held or self._held_bytes + len(frame) <= HELD_LIMIT):
+            self._held.append(frame)
+            self._held_bytes += len(frame)
 
     def _frame(self, event: SSEEvent) -> bytes:
         if event.data is None:
