@@ -1,5 +1,6 @@
 """AnthropicStreamTap: forwards a Messages stream as it came, holding back ``message_stop`` and
-scrubbing error events, while noting usage, stop reasons and generated text."""
+scrubbing error events, while noting usage, stop reasons and a running token count of the generated
+text (kept only until the upstream reports usage)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Any
 import orjson
 import pytest
 
+from relaygate.billing.tokenizer import count_text
 from relaygate.core.chat import FinishReason, TextPart, ThinkingPart, ToolCallPart
 from relaygate.core.stream import accumulate
 from relaygate.core.usage import Usage
 from relaygate.dialects.anthropic.stream import anthropic_stream_to_core
-from relaygate.dialects.anthropic.stream_tap import MESSAGE_STOP, AnthropicStreamTap
+from relaygate.dialects.anthropic.stream_tap import HELD_LIMIT, MESSAGE_STOP, AnthropicStreamTap
 from relaygate.sse import SSEDecoder
 from tests.fakes.anthropic_upstream import Behavior, Reply, frame
 
@@ -71,8 +73,32 @@ def test_the_spec_example_passes_through_with_message_stop_held() -> None:
     assert tap.completed and tap.saw_stop and tap.error is None
     assert tap.usage == Usage(input_tokens=472, output_tokens=87)
     assert tap.finish_reasons == {"tool_use"}
-    assert tap.generated_text() == 'User wants weather; call the tool.Checking now.get_weather{"city": "Lyon"}'
     assert tap.events == len(STREAM) - 1  # every event but the held message_stop
+
+
+def without_usage(frame: bytes) -> bytes:
+    """The event with its usage taken out (of ``message_start``'s message and of ``message_delta``)."""
+    payload = orjson.loads(frame.split(b"data: ", 1)[1])
+    payload.pop("usage", None)
+    if isinstance(payload.get("message"), dict):
+        payload["message"].pop("usage", None)
+    return event(payload)
+
+
+def test_without_usage_the_generated_text_is_counted() -> None:
+    tap = AnthropicStreamTap(client_wants_usage=False, model="claude-sonnet-4")
+    run(tap, [without_usage(f) for f in STREAM[:-1]] + [STOP])
+    assert tap.usage is None and tap.completed
+    text = 'User wants weather; call the tool.Checking now.get_weather{"city": "Lyon"}'
+    assert tap.produced_tokens() == count_text(text, "claude-sonnet-4")
+
+
+def test_counting_stops_once_the_upstream_reports_usage() -> None:
+    """The meter bills the upstream's usage whenever there is one, so the tap stops counting at
+    ``message_start``; what it would have counted is never used."""
+    tap = AnthropicStreamTap(client_wants_usage=False)
+    run(tap, STREAM)
+    assert tap.usage is not None and tap.produced_tokens() == 0
 
 
 def test_what_the_client_gets_is_a_well_formed_stream() -> None:
@@ -159,8 +185,9 @@ def test_comments_malformed_and_unknown_events_pass_through() -> None:
     odd = [b": keep-alive\n\n", b"event: content_block_delta\ndata: {\"type\": broken\n\n", b"data: [1]\n\n",
            event({"type": "some_future_event", "x": 1})]
     tap = AnthropicStreamTap(client_wants_usage=False)
-    assert run(tap, [START, *odd, STOP]) == START + b"".join(odd)
-    assert tap.completed and tap.generated_text() == ""
+    start = without_usage(START)  # so that the tap counts, and counts nothing of these
+    assert run(tap, [start, *odd, STOP]) == start + b"".join(odd)
+    assert tap.completed and tap.usage is None and tap.produced_tokens() == 0
 
 
 def test_nothing_overtakes_message_stop() -> None:
@@ -177,7 +204,7 @@ def test_junk_in_known_events_is_tolerated() -> None:
             event({"type": "content_block_delta", "delta": "x"})]
     tap = AnthropicStreamTap(client_wants_usage=False)
     assert run(tap, [*junk, STOP]) == b"".join(junk)
-    assert tap.usage is None and tap.generated_text() == "" and tap.completed
+    assert tap.usage is None and tap.produced_tokens() == 0 and tap.completed
 
 
 @pytest.mark.parametrize("behavior", [
@@ -194,4 +221,14 @@ def test_the_fake_upstreams_streams(behavior: Behavior) -> None:
         output_tokens=len(behavior.thinking) + 2, cached_input_tokens=behavior.cache_read_input_tokens,
         cache_write_tokens=behavior.cache_creation_input_tokens)
     assert tap.usage == expected
-    assert tap.generated_text() == "".join(behavior.thinking) + 'w{"city": "Lyon"}'
+    if expected is None:
+        assert tap.produced_tokens() == count_text("".join(behavior.thinking) + 'w{"city": "Lyon"}')
+
+
+def test_what_follows_message_stop_is_held_only_up_to_a_limit() -> None:
+    """An upstream that goes on after its end cannot grow what the tap holds."""
+    late = event({"type": "ping"})
+    tap = AnthropicStreamTap(client_wants_usage=False)
+    assert run(tap, [START, STOP, *[late] * 10_000, *[STOP] * 10_000]) == START
+    held = tap.final_frame()
+    assert held.startswith(STOP + late) and len(held) <= HELD_LIMIT

@@ -1,5 +1,6 @@
 """GeminiStreamTap: forwards ``alt=sse`` chunks as they came (error chunks scrubbed), noting the last
-usage, the finish reasons and the generated text; nothing is held back."""
+usage, the finish reasons and a running token count of the generated text (kept only until the upstream
+reports usage); nothing is held back but the last chunk."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Any
 import orjson
 import pytest
 
+from relaygate.billing.tokenizer import count_text
 from relaygate.core.chat import FinishReason, TextPart, ThinkingPart, ToolCallPart
 from relaygate.core.stream import accumulate
 from relaygate.core.usage import Usage
 from relaygate.dialects.gemini.stream import gemini_stream_to_core
-from relaygate.dialects.gemini.stream_tap import GeminiStreamTap
+from relaygate.dialects.gemini.stream_tap import HELD_LIMIT, GeminiStreamTap
 from relaygate.sse import SSEDecoder
 from tests.fakes.gemini_upstream import Behavior, Reply
 
@@ -33,6 +35,12 @@ LAST = chunk({"candidates": [{"content": {"parts": [{"text": " there!"}], "role"
 STREAM = [FIRST, LAST]
 
 
+def without_usage(frame: bytes) -> bytes:
+    payload = orjson.loads(frame.removeprefix(b"data: "))
+    payload.pop("usageMetadata", None)
+    return chunk(payload)
+
+
 def run(tap: GeminiStreamTap, pieces: list[bytes]) -> bytes:
     """Everything the client receives, the held-back last chunk included."""
     return b"".join(tap.feed(p) for p in pieces) + tap.finish() + tap.final_frame()
@@ -49,7 +57,22 @@ def test_the_spec_example_passes_through_unchanged() -> None:
     assert tap.final_frame() == LAST
     assert tap.usage == Usage(input_tokens=4, output_tokens=3)
     assert tap.completed and tap.error is None and tap.finish_reasons == {"STOP"}
-    assert tap.generated_text() == "Hello there!" and tap.events == 2
+    assert tap.events == 2
+
+
+def test_without_usage_the_generated_text_is_counted() -> None:
+    tap = GeminiStreamTap(client_wants_usage=False, model="gemini-2.5-flash")
+    run(tap, [without_usage(c) for c in STREAM])
+    assert tap.usage is None and tap.completed
+    assert tap.produced_tokens() == count_text("Hello there!", "gemini-2.5-flash")
+
+
+def test_counting_stops_once_the_upstream_reports_usage() -> None:
+    """The meter bills the upstream's usage whenever there is one (and it never goes back to None), so
+    the tap stops counting at the first ``usageMetadata``."""
+    tap = GeminiStreamTap(client_wants_usage=False)
+    run(tap, [without_usage(FIRST), LAST])
+    assert tap.usage is not None and tap.produced_tokens() == 0  # "Hello" waited, and was dropped
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -79,7 +102,6 @@ def test_the_last_usage_counts_thoughts_as_output_and_a_chunk_without_usage_keep
     run(tap, [with_usage, bare])
     assert tap.usage == Usage(input_tokens=10, output_tokens=32, cached_input_tokens=4, reasoning_tokens=30)
     assert tap.finish_reasons == {"MAX_TOKENS"} and tap.completed
-    assert tap.generated_text() == "hmok"
 
 
 def test_function_calls_count_as_generated_text() -> None:
@@ -88,7 +110,7 @@ def test_function_calls_count_as_generated_text() -> None:
         "role": "model"}, "finishReason": "STOP", "index": 0}]})
     tap = GeminiStreamTap(client_wants_usage=False)
     assert run(tap, [call]) == call
-    assert tap.generated_text() == 'get_weather{"city":"Lyon"}' and tap.completed
+    assert tap.produced_tokens() == count_text('get_weather{"city":"Lyon"}') and tap.completed
 
 
 def test_an_error_chunk_is_noted_and_forwarded_scrubbed() -> None:
@@ -125,14 +147,17 @@ def test_comments_malformed_and_junk_pass_through() -> None:
            chunk({"candidates": [1, {"content": {"parts": [None, {"text": 5}, {"functionCall": "x"}]}}],
                   "usageMetadata": "x", "promptFeedback": "y"})]
     tap = GeminiStreamTap(client_wants_usage=False)
-    assert run(tap, [*odd, LAST]) == b"".join(odd) + LAST
-    assert tap.generated_text() == " there!" and tap.completed
+    last = without_usage(LAST)  # so that the tap counts, and counts nothing of the junk
+    assert run(tap, [*odd, last]) == b"".join(odd) + last
+    assert tap.produced_tokens() == count_text(" there!") and tap.completed
 
 
 @pytest.mark.parametrize(("request_body", "behavior"), [
     ({"contents": []}, Behavior()),
     ({"contents": []}, Behavior(thoughts=("Think", "ing"), thought_signature="c2ln", cached_tokens=3)),
     ({"contents": [], "tools": [{"functionDeclarations": [{"name": "get_weather"}]}]}, Behavior()),
+    ({"contents": [], "tools": [{"functionDeclarations": [{"name": "get_weather"}]}]}, Behavior(omit_usage=True)),
+    ({"contents": []}, Behavior(thoughts=("Think", "ing"), omit_usage=True)),
 ])
 def test_the_fake_upstreams_streams_decode_to_the_same_answer(request_body: dict[str, Any],
                                                               behavior: Behavior) -> None:
@@ -147,9 +172,19 @@ def test_the_fake_upstreams_streams_decode_to_the_same_answer(request_body: dict
     if "tools" in request_body:
         assert answer.finish is FinishReason.TOOL_CALLS
         assert [type(p) for p in answer.parts] == [ToolCallPart]
-        assert tap.generated_text() == 'get_weather{"city":"Lyon"}'
+        text = 'get_weather{"city":"Lyon"}'
     else:
         assert answer.finish is FinishReason.STOP
         assert answer.parts[-1] == TextPart("Bonjour!")
         assert all(isinstance(p, ThinkingPart) for p in answer.parts[:-1])
-        assert tap.generated_text() == "".join(behavior.thoughts) + "Bonjour!"
+        text = "".join(behavior.thoughts) + "Bonjour!"
+    if tap.usage is None:
+        assert tap.produced_tokens() == count_text(text)
+
+
+def test_what_follows_the_finishing_chunk_is_held_only_up_to_a_limit() -> None:
+    """An upstream that goes on after its end cannot grow what the tap holds."""
+    tap = GeminiStreamTap(client_wants_usage=False)
+    assert b"".join(tap.feed(p) for p in [FIRST, LAST, *[FIRST] * 10_000]) == FIRST
+    held = tap.final_frame()
+    assert held.startswith(LAST + FIRST) and len(held) <= HELD_LIMIT

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from relaygate.billing.tokenizer import count_text
 from relaygate.core.usage import Usage
 from relaygate.dialects.openai.stream_tap import OpenAIStreamTap
 
@@ -43,8 +44,22 @@ def test_a_complete_stream(wants_usage: bool) -> None:
     assert tap.usage == Usage(input_tokens=11, output_tokens=3, cached_input_tokens=2, reasoning_tokens=1)
     assert tap.saw_done and tap.completed
     assert tap.finish_reasons == {"stop"}
-    assert tap.generated_text() == "Bonjour"
     assert tap.error is None
+
+
+def test_without_usage_the_generated_text_is_counted() -> None:
+    tap = OpenAIStreamTap(client_wants_usage=False, model="gpt-4")
+    run(tap, [OPENING, *PIECES, FINISH, DONE])
+    assert tap.usage is None and tap.completed
+    assert tap.produced_tokens() == count_text("Bonjour", "gpt-4")
+
+
+def test_counting_stops_once_the_upstream_reports_usage() -> None:
+    """The meter bills the upstream's usage whenever there is one (and it never goes back to None), so
+    what waited to be counted is dropped when the usage chunk comes."""
+    tap = OpenAIStreamTap(client_wants_usage=False)
+    run(tap, STREAM)
+    assert tap.usage is not None and tap.produced_tokens() == 0
 
 
 def test_fed_byte_by_byte_forwards_the_same_bytes() -> None:
@@ -106,7 +121,7 @@ def test_tool_call_fragments_count_as_generated_text() -> None:
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Lyon"}'}}]}),
         chunk({}, "tool_calls"), DONE])
-    assert tap.generated_text() == 'get_weather{"city":"Lyon"}'
+    assert tap.produced_tokens() == count_text('get_weather{"city":"Lyon"}')
     assert tap.finish_reasons == {"tool_calls"}
 
 
@@ -115,7 +130,7 @@ def test_junk_where_choices_and_deltas_belong_is_tolerated() -> None:
     junk = [chunk(choices=[1, None, "x", {"delta": 5}, {"delta": {"tool_calls": 5, "content": 7}}]),
             b'data: {"choices": "x", "usage": "none"}\n\n', chunk({"tool_calls": [None, {"function": "f"}]})]
     assert run(tap, [*junk, DONE]) == b"".join(junk)
-    assert tap.generated_text() == ""
+    assert tap.produced_tokens() == 0
     assert tap.usage is None
 
 

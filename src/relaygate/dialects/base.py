@@ -45,7 +45,10 @@ class Framing(Protocol):
 
 
 class PassthroughTap(Protocol):
-    """Forwards an upstream stream of the client's own dialect, noting what the meter needs."""
+    """Forwards an upstream stream of the client's own dialect, noting what the meter needs.
+
+    Nothing it holds grows with the stream's length: it keeps a running token count, not the text.
+    ``usage``, once reported, never goes back to None."""
 
     usage: Usage | None
     error: dict[str, Any] | None
@@ -58,7 +61,11 @@ class PassthroughTap(Protocol):
     @property
     def completed(self) -> bool: ...
 
-    def generated_text(self) -> str: ...
+    def produced_tokens(self) -> int:
+        """The offline count of the generated text (text, thinking, tool names and arguments) in the
+        vocabulary of the model the tap was made for; meaningful only while ``usage`` is None (counting
+        stops once the upstream reports usage, which is then what the meter bills)."""
+        ...
 
     def final_frame(self) -> bytes: ...
 
@@ -73,7 +80,8 @@ class Dialect:
     stream_decoder: Callable[[], StreamDecoder]
     stream_encoder: Callable[[str, bool], StreamEncoder]  # client's model name, include usage
     sse_framing: Callable[[], Framing]
-    passthrough_tap: Callable[[bool, Scrubber], PassthroughTap]  # client wants usage, the channel's scrubber
+    passthrough_tap: Callable[[bool, Scrubber, str], PassthroughTap]
+    # ^ client wants usage, the channel's scrubber, the client's model name (for the offline count)
     passthrough_body: Callable[[dict[str, Any], bytes, str, bool, bool], bytes]
     # ^ body, raw bytes, upstream model, stream, client wants usage → the bytes to send upstream
     usage_of: Callable[[Any], Usage | None]  # a parsed non-stream response

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from relaygate.billing.rules import EndReason
+from relaygate.billing.tokenizer import count_text
 from relaygate.core.wire import loads_or_none as loads_or_none  # the relays' one JSON reader
 from relaygate.dialects.base import Dialect, PassthroughTap
 from relaygate.errors import GatewayError, RateLimited, ShuttingDown, UpstreamError, UpstreamRejected, UpstreamTimeout
@@ -193,8 +194,8 @@ class Exchange:
             text = "" if usage is not None else leg.client.text_of(parsed)
         self._health.success(channel.id)
         try:
-            await self._meter.finish(call, EndReason.DONE, status=200, usage=usage, produced_text=text,
-                                     delivered=True)
+            await self._meter.finish(call, EndReason.DONE, status=200, usage=usage,
+                                     produced_tokens=count_text(text, call.model), delivered=True)
         except RecorderError as exc:
             raise AccountingUnavailable(_NOT_ACCOUNTED) from exc
         content_type = "application/json" if leg.translating else (response.content_type or "application/json")
@@ -223,7 +224,7 @@ class Exchange:
             tap = TranslatingTap(leg.upstream, leg.client, model=call.model, include_usage=client_wants_usage,
                                  scrubber=channel.scrubber)
         else:
-            tap = leg.client.passthrough_tap(client_wants_usage, channel.scrubber)
+            tap = leg.client.passthrough_tap(client_wants_usage, channel.scrubber, call.model)
         return StreamResult(self._stream(call, leg, response, chunks, first, tap))
 
     async def _stream(self, call: Call, leg: Leg, response: UpstreamResponse, chunks: AsyncIterator[bytes],
@@ -261,7 +262,7 @@ class Exchange:
                 # ledger forgets the unstored spend (no charge without a record).
                 with contextlib.suppress(RecorderError):
                     await self._meter.finish(call, cut_reason(EndReason.CLIENT_GONE, self._streams), status=200,
-                                             usage=tap.usage, produced_text=tap.generated_text(),
+                                             usage=tap.usage, produced_tokens=tap.produced_tokens(),
                                              delivered=delivered or bool(tap.events))
 
     async def _stream_end(self, call: Call, leg: Leg, tap: PassthroughTap | TranslatingTap, reason: EndReason,
@@ -269,7 +270,7 @@ class Exchange:
         """The last frame: the dialect's terminator once the record is durable, or an error event."""
         try:
             await self._meter.finish(call, reason, status=200, usage=tap.usage,
-                                     produced_text=tap.generated_text(), delivered=delivered,
+                                     produced_tokens=tap.produced_tokens(), delivered=delivered,
                                      error_code=None if reason is EndReason.DONE else reason.value)
         except RecorderError:
             return _error_frame(leg, tap, AccountingUnavailable(_NOT_ACCOUNTED), call.request_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from relaygate.billing.pricing import ImageBill, cost_of
 from relaygate.billing.rules import EndReason, charges
-from relaygate.billing.tokenizer import count_chat_prompt, count_text
+from relaygate.billing.tokenizer import count_chat_prompt
 from relaygate.core.usage import Usage
 from relaygate.dialects.openai.convert import core_request_to_openai
 from relaygate.dialects.registry import dialect
@@ -17,16 +17,17 @@ from relaygate.relay.services import Services
 from relaygate.storage.recorder import UsageRecord
 
 
-def estimate_usage(call: Call, produced_text: str) -> Usage:
-    """The offline count, when the upstream reported no usage. Prompts in other dialects are counted
-    in their OpenAI form (system prompt, messages, tool definitions)."""
+def estimate_usage(call: Call, produced_tokens: int) -> Usage:
+    """The offline count, when the upstream reported no usage: the prompt counted here (prompts in other
+    dialects in their OpenAI form: system prompt, messages, tool definitions), the output as the caller
+    counted it (``produced_tokens``: a stream tap's running count, or a whole answer's text counted)."""
     body = call.body
     if call.dialect != "openai":
         core = dialect(call.dialect).request_to_core(call.body, call.model, call.stream)
         body = core_request_to_openai(core)
     messages = body.get("messages")
     prompt = count_chat_prompt(messages if isinstance(messages, list) else [], call.model, body.get("tools"))
-    return Usage(input_tokens=prompt, output_tokens=count_text(produced_text, call.model))
+    return Usage(input_tokens=prompt, output_tokens=produced_tokens)
 
 
 class Meter:
@@ -34,22 +35,25 @@ class Meter:
         self._services = services
 
     async def finish(self, call: Call, reason: EndReason, *, status: int, usage: Usage | None = None,
-                     produced_text: str = "", delivered: bool = False, error_code: str | None = None,
+                     produced_tokens: int = 0, delivered: bool = False, error_code: str | None = None,
                      estimated: Usage | None = None, image: ImageBill | None = None) -> None:
         """Settle the reservation and commit the record; raises ``RecorderError`` if it cannot be stored.
 
         ``usage`` is the upstream's report; without one, ``estimated`` (the use case's own offline count)
-        or else the chat estimate of ``estimate_usage`` is billed, recorded as estimated. ``image`` says
+        or else the chat estimate of ``estimate_usage`` is billed, recorded as estimated: the prompt
+        counted offline and ``produced_tokens`` as the output, the offline count of the generated text in
+        the vocabulary of ``call.model`` (``billing.tokenizer.count_text``, or a stream's ``TokenTally``;
+        the meter never sees the text, so a long stream costs no memory here). ``image`` says
         which images an image call produced, for per-image prices."""
         if call.finished:
             return
-        record = self.account(call, reason, status=status, usage=usage, produced_text=produced_text,
+        record = self.account(call, reason, status=status, usage=usage, produced_tokens=produced_tokens,
                               delivered=delivered, error_code=error_code, estimated=estimated, image=image)
         self.log(record)
         await self._services.recorder.write(record)
 
     def account(self, call: Call, reason: EndReason, *, status: int, usage: Usage | None = None,
-                produced_text: str = "", delivered: bool = False, error_code: str | None = None,
+                produced_tokens: int = 0, delivered: bool = False, error_code: str | None = None,
                 estimated: Usage | None = None, image: ImageBill | None = None,
                 charged: int | None = None) -> UsageRecord:
         """Decide the call's money (once), settle its in-memory reservation, and return the record to
@@ -62,7 +66,7 @@ class Meter:
         per_image = image is not None and call.price is not None and call.price.per_image is not None
         source = "upstream" if usage is not None else "none"
         if usage is None and billable and not per_call and not per_image:
-            usage = estimated if estimated is not None else estimate_usage(call, produced_text)
+            usage = estimated if estimated is not None else estimate_usage(call, produced_tokens)
             source = "estimated"
         usage = usage or Usage()
         if charged is not None:

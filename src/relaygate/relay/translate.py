@@ -2,7 +2,8 @@
 
 ``TranslatingTap`` has the passthrough taps' interface (``dialects.base.PassthroughTap``), so the
 relay meters and ends a translated stream exactly like a passed-through one: the client dialect's
-terminal event is held back until the usage record is committed.
+terminal event is held back until the usage record is committed, and the generated text is kept only as
+a running token count.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from relaygate.billing.tokenizer import TokenTally
 from relaygate.core.chat import TextPart, ThinkingPart, ToolCallPart
 from relaygate.core.stream import (
     Finish,
@@ -41,7 +43,7 @@ class TranslatingTap:
         self._framing = client.sse_framing()
         self._held = b""
         self._start_usage: Usage | None = None
-        self._text: list[str] = []
+        self._tally = TokenTally(model)
         self.usage: Usage | None = None
         self.error: dict[str, Any] | None = None
         self.events = 0
@@ -60,8 +62,8 @@ class TranslatingTap:
     def completed(self) -> bool:
         return self.finished and self.error is None
 
-    def generated_text(self) -> str:
-        return "".join(self._text)
+    def produced_tokens(self) -> int:
+        return self._tally.total()
 
     def final_frame(self) -> bytes:
         return self._held + self._framing.end()
@@ -104,16 +106,18 @@ class TranslatingTap:
 
     def _note(self, event: StreamEvent) -> None:
         if isinstance(event, TextDelta | ThinkingDelta):
-            self._text.append(event.text)
+            self._tally.add(event.text)
         elif isinstance(event, ToolCallStart):
-            self._text.append(event.name)
+            self._tally.add(event.name)
         elif isinstance(event, ToolCallDelta):
-            self._text.append(event.arguments)
+            self._tally.add(event.arguments)
         elif isinstance(event, MessageStart):
             self._start_usage = event.usage
         elif isinstance(event, Finish):
             self.finished = True
-            self.usage = event.usage or self._start_usage
+            self.usage = event.usage or self._start_usage or self.usage  # never back to None
+            if self.usage is not None:
+                self._tally.stop()  # the upstream's count is billed
         elif isinstance(event, StreamError):
             self.error = {"message": event.message, "kind": event.kind}
 

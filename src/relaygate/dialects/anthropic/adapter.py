@@ -60,10 +60,10 @@ def text_of(parsed: Any) -> str:
     return "".join(texts)
 
 
-def _tap(client_wants_usage: bool, scrubber: Scrubber) -> PassthroughTap:
+def _tap(client_wants_usage: bool, scrubber: Scrubber, model: str) -> PassthroughTap:
     from relaygate.dialects.anthropic.stream_tap import AnthropicStreamTap
 
-    tap: PassthroughTap = AnthropicStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber)
+    tap: PassthroughTap = AnthropicStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber, model=model)
     return tap
 
 

@@ -4,8 +4,9 @@ It forwards the upstream's events as they are (spec/anthropic.md §4), except tw
 ``error`` event is rebuilt from its type and message, both scrubbed (no upstream URL, address or key), and the
 ``message_stop`` event is held back (``final_frame``) so that the usage record can be committed
 before the last byte. On the way it notes the usage (input and cache counts from ``message_start``,
-the cumulative ``message_delta`` usage on top), the stop reasons, an error event, and the generated
-text (for the offline count when the upstream reports no usage).
+the cumulative ``message_delta`` usage on top), the stop reasons, an error event, and a running token
+count of the generated text (for the offline count when the upstream reports no usage; it stops once
+usage arrives, which for Anthropic is usually ``message_start``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from typing import Any
 
 import orjson
 
+from relaygate.billing.tokenizer import TokenTally
 from relaygate.core.usage import Usage
 from relaygate.dialects.anthropic.shared import usage_from_anthropic
 from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.sse import SSEDecoder, SSEEvent, named_frame
 
 MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+HELD_LIMIT = 64 * 1024  # bytes kept after message_stop (nothing should follow it)
 
 
 class AnthropicStreamTap:
-    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL) -> None:
+    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL, model: str = "") -> None:
         # client_wants_usage: Anthropic always reports usage in the stream, and nothing is removed.
         self._decoder = SSEDecoder()
         self._scrubber = scrubber
@@ -33,8 +36,9 @@ class AnthropicStreamTap:
         self.finish_reasons: set[str] = set()
         self.saw_stop = False
         self._held: list[bytes] = []
+        self._held_bytes = 0
         self._usage: dict[str, Any] = {}
-        self._text: list[str] = []
+        self._tally = TokenTally(model)  # the client's model name, as the meter counts
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward to the client for this upstream read (possibly empty)."""
@@ -49,8 +53,8 @@ class AnthropicStreamTap:
         """The upstream ended the stream properly: ``message_stop`` without an error event."""
         return self.saw_stop and self.error is None
 
-    def generated_text(self) -> str:
-        return "".join(self._text)
+    def produced_tokens(self) -> int:
+        return self._tally.total()
 
     def final_frame(self) -> bytes:
         """The held-back ``message_stop`` (as the upstream sent it), sent once the usage record is
@@ -63,8 +67,19 @@ class AnthropicStreamTap:
             after_stop = self.saw_stop
             frame = self._frame(event)
             # Nothing should follow message_stop; if something does, it stays behind it.
-            (self._held if after_stop else out).append(frame)
+            if after_stop:
+                self._hold(frame)
+            else:
+                out.append(frame)
         return b"".join(out)
+
+    def _hold(self, frame: bytes) -> None:
+        """Keep ``frame`` for ``final_frame``: the first always, what follows it up to ``HELD_LIMIT``
+        bytes; beyond that it is dropped, so that an upstream that goes on after its end cannot grow
+        what the tap holds."""
+        if frame and (not self._held or self._held_bytes + len(frame) <= HELD_LIMIT):
+            self._held.append(frame)
+            self._held_bytes += len(frame)
 
     def _frame(self, event: SSEEvent) -> bytes:
         """The bytes to forward for one event: as it came, nothing (held), or an error made safe."""
@@ -78,7 +93,7 @@ class AnthropicStreamTap:
         kind = payload.get("type", event.event) if isinstance(payload, dict) else event.event
         if kind == "message_stop":
             self.saw_stop = True
-            self._held.append(event.frame())
+            self._hold(event.frame())
             return b""
         self.events += 1
         if not isinstance(payload, dict):
@@ -104,7 +119,7 @@ class AnthropicStreamTap:
         elif kind == "content_block_start":
             block = payload.get("content_block")
             if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("name"), str):
-                self._text.append(block["name"])
+                self._tally.add(block["name"])
         elif kind == "content_block_delta":
             self._note_delta(payload.get("delta"))
 
@@ -114,6 +129,8 @@ class AnthropicStreamTap:
         if isinstance(raw, dict):
             self._usage.update({key: value for key, value in raw.items() if value is not None})
             self.usage = usage_from_anthropic(self._usage)
+            if self.usage is not None:
+                self._tally.stop()  # the upstream's count is billed (usage never goes back to None)
 
     def _note_delta(self, delta: Any) -> None:
         if not isinstance(delta, dict):
@@ -121,7 +138,7 @@ class AnthropicStreamTap:
         for kind, field in (("text_delta", "text"), ("thinking_delta", "thinking"),
                             ("input_json_delta", "partial_json")):
             if delta.get("type") == kind and isinstance(delta.get(field), str):
-                self._text.append(delta[field])
+                self._tally.add(delta[field])
 
 
 def _scrubbed_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:

@@ -91,10 +91,10 @@ def text_of(parsed: Any) -> str:
     return "".join(texts)
 
 
-def _tap(client_wants_usage: bool, scrubber: Scrubber) -> PassthroughTap:
+def _tap(client_wants_usage: bool, scrubber: Scrubber, model: str) -> PassthroughTap:
     from relaygate.dialects.gemini.stream_tap import GeminiStreamTap
 
-    tap: PassthroughTap = GeminiStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber)
+    tap: PassthroughTap = GeminiStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber, model=model)
     return tap
 
 

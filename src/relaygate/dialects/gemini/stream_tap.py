@@ -5,7 +5,8 @@ came, except one documented edit: an error chunk (``{"error": {...}}``) is re-wr
 scrubbed (no upstream URL, address or key). Gemini has no terminator event, so nothing is held back:
 a stream is complete once a candidate has a ``finishReason`` (or the prompt was blocked) and no error
 came. On the way the tap notes the usage (the last ``usageMetadata``: it is cumulative), the finish
-reasons, and the generated text (for the offline count when the upstream reports no usage).
+reasons, and a running token count of the generated text (for the offline count when the upstream
+reports no usage; it stops once usage arrives).
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from typing import Any
 
 import orjson
 
+from relaygate.billing.tokenizer import TokenTally
 from relaygate.core.chat import json_text
 from relaygate.core.usage import Usage
 from relaygate.dialects.gemini.shared import usage_from_gemini
 from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.sse import SSEDecoder, SSEEvent, data_frame
 
+HELD_LIMIT = 64 * 1024  # bytes kept after the finishing chunk (nothing should follow it)
+
 
 class GeminiStreamTap:
-    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL) -> None:
+    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL, model: str = "") -> None:
         # client_wants_usage: Gemini always reports usage on its chunks, and nothing is removed.
         self._decoder = SSEDecoder()
         self._scrubber = scrubber
@@ -30,8 +34,9 @@ class GeminiStreamTap:
         self.error: dict[str, Any] | None = None
         self.events = 0
         self.finish_reasons: set[str] = set()
-        self._text: list[str] = []
+        self._tally = TokenTally(model)  # the client's model name, as the meter counts
         self._held: list[bytes] = []
+        self._held_bytes = 0
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward to the client for this upstream read (possibly empty)."""
@@ -46,8 +51,8 @@ class GeminiStreamTap:
         """A finish reason (or a blocked prompt) came, and no error chunk."""
         return bool(self.finish_reasons) and self.error is None
 
-    def generated_text(self) -> str:
-        return "".join(self._text)
+    def produced_tokens(self) -> int:
+        return self._tally.total()
 
     def final_frame(self) -> bytes:
         """The held-back last chunk (the one with the finish reason, which also carries the final
@@ -59,10 +64,18 @@ class GeminiStreamTap:
         for event in events:
             frame = self._frame(event)
             if self._held or (self.finish_reasons and self.error is None):
-                self._held.append(frame)  # the last chunk, and anything after it, waits for the record
+                self._hold(frame)  # the last chunk, and anything after it, waits for the record
             else:
                 out.append(frame)
         return b"".join(out)
+
+    def _hold(self, frame: bytes) -> None:
+        """Keep ``frame`` for ``final_frame``: the first always, what follows it up to ``HELD_LIMIT``
+        bytes; beyond that it is dropped, so that an upstream that goes on after its end cannot grow
+        what the tap holds."""
+        if frame and (not self._held or self._held_bytes + len(frame) <= HELD_LIMIT):
+            self._held.append(frame)
+            self._held_bytes += len(frame)
 
     def _frame(self, event: SSEEvent) -> bytes:
         if event.data is None:
@@ -81,6 +94,7 @@ class GeminiStreamTap:
         usage = usage_from_gemini(chunk.get("usageMetadata"))
         if usage is not None:
             self.usage = usage
+            self._tally.stop()  # the upstream's count is billed (usage never goes back to None)
         candidates = chunk.get("candidates")
         for candidate in candidates if isinstance(candidates, list) else ():
             if isinstance(candidate, dict):
@@ -101,10 +115,10 @@ class GeminiStreamTap:
             if not isinstance(part, dict):
                 continue
             if isinstance(part.get("text"), str):
-                self._text.append(part["text"])
+                self._tally.add(part["text"])
             call = part.get("functionCall")
             if isinstance(call, dict):
-                self._text.append(str(call.get("name") or "") + json_text(call.get("args") or {}))
+                self._tally.add(str(call.get("name") or "") + json_text(call.get("args") or {}))
 
 
 def _scrubbed_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:

@@ -85,8 +85,8 @@ def _encoder(model: str, include_usage: bool) -> StreamEncoder:
     return core_stream_to_openai(model, created=int(time.time()), include_usage=include_usage)
 
 
-def _tap(client_wants_usage: bool, scrubber: Scrubber) -> PassthroughTap:
-    return OpenAIStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber)
+def _tap(client_wants_usage: bool, scrubber: Scrubber, model: str) -> PassthroughTap:
+    return OpenAIStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber, model=model)
 
 
 def _error(error: GatewayError, request_id: str) -> tuple[int, bytes]:

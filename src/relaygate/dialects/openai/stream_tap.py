@@ -4,8 +4,8 @@ It forwards the upstream's event bytes as they are, except three documented edit
 chunk is dropped when the client did not ask for usage (we always ask the upstream for it), an
 in-stream error event is rebuilt from its known fields, each scrubbed (no upstream URL, address or key), and
 the ``[DONE]`` terminator is held back so that the usage record can be committed before the last byte.
-On the way it notes the usage, the finish reasons, an in-stream error, and the generated text (for
-the offline count when the upstream reports no usage).
+On the way it notes the usage, the finish reasons, an in-stream error, and a running token count of the
+generated text (for the offline count when the upstream reports no usage; it stops once usage arrives).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from relaygate.billing.tokenizer import TokenTally
 from relaygate.core.usage import Usage
 from relaygate.dialects.openai.errors import scrubbed_error
 from relaygate.dialects.openai.usage import usage_from_openai
@@ -24,7 +25,7 @@ DONE = b"[DONE]"
 
 
 class OpenAIStreamTap:
-    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL) -> None:
+    def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL, model: str = "") -> None:
         self._decoder = SSEDecoder()
         self._scrubber = scrubber
         self._client_wants_usage = client_wants_usage
@@ -33,7 +34,7 @@ class OpenAIStreamTap:
         self.finish_reasons: set[str] = set()
         self.error: dict[str, Any] | None = None
         self.events = 0
-        self._text: list[str] = []
+        self._tally = TokenTally(model)  # the client's model name, as the meter counts
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward to the client for this upstream read (possibly empty)."""
@@ -48,8 +49,8 @@ class OpenAIStreamTap:
         """The upstream ended the stream properly: ``[DONE]`` without an error event."""
         return self.saw_done and self.error is None
 
-    def generated_text(self) -> str:
-        return "".join(self._text)
+    def produced_tokens(self) -> int:
+        return self._tally.total()
 
     def final_frame(self) -> bytes:
         """The held-back terminator, sent once the usage record is committed."""
@@ -79,6 +80,7 @@ class OpenAIStreamTap:
         usage = usage_from_openai(chunk.get("usage"))
         if usage is not None:
             self.usage = usage
+            self._tally.stop()  # the upstream's count is billed (usage never goes back to None)
         choices = chunk.get("choices")
         if isinstance(choices, list):
             self._note_choices(choices)
@@ -97,12 +99,12 @@ class OpenAIStreamTap:
                 continue
             content = delta.get("content")
             if isinstance(content, str):
-                self._text.append(content)
+                self._tally.add(content)
             tool_calls = delta.get("tool_calls")
             for call in tool_calls if isinstance(tool_calls, list) else ():
                 fn = call.get("function") if isinstance(call, dict) else None
                 if isinstance(fn, dict):
-                    self._text.append(str(fn.get("name") or "") + str(fn.get("arguments") or ""))
+                    self._tally.add(str(fn.get("name") or "") + str(fn.get("arguments") or ""))
 
 
 def _scrubbed_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
