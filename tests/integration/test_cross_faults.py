@@ -175,6 +175,28 @@ def test_cut_anthropic_stream_reaches_an_openai_client_without_done(gateway: Gat
     _assert_cut_record(db, rid, CLAUDE, "Bonjour")
 
 
+def test_a_cut_anthropic_passthrough_stream_is_billed_for_what_was_delivered(gateway: Gateway,
+                                                                            anthropic_fake: FakeAnthropic,
+                                                                            db: GatewayDB) -> None:
+    """``message_start`` reports the input and 1 output token; cut before ``message_delta``, the record has
+    that input and the offline count of the delivered text as its output (not 1 token)."""
+    pieces = ("Bonjour tout le monde, ", "comment allez-vous aujourd'hui ", "?")
+    anthropic_fake.set("an", cut_after=2, content=pieces)
+    rid = new_rid("cut-an")
+    body = {"model": CLAUDE, "max_tokens": 64, "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        response = http.post("/v1/messages", json=body, headers={"x-api-key": KEY, "X-Request-Id": rid,
+                                                                  "anthropic-version": "2023-06-01"})
+    texts = [p["delta"]["text"] for name, p in _anthropic_frames(response.content)
+             if name == "content_block_delta" and p["delta"].get("type") == "text_delta"]
+    assert "".join(texts) == "".join(pieces[:2])
+    row = db.wait_usage(rid)
+    output = count_text("".join(pieces[:2]), CLAUDE)
+    assert (row["end_reason"], row["usage_source"]) == ("stream_cut", "upstream")
+    assert (row["input_tokens"], row["output_tokens"]) == (11, output) and output > 2
+    assert row["cost_nano"] == token_cost(11, output, *PRICES[CLAUDE])
+
+
 @pytest.mark.parametrize("alt_sse", [True, False], ids=["sse", "json-array"])
 def test_cut_stream_reaches_a_gemini_client_as_a_google_error(http: httpx.Client, fake: FakeOpenAI, db: GatewayDB,
                                                               alt_sse: bool) -> None:

@@ -93,12 +93,25 @@ def test_without_usage_the_generated_text_is_counted() -> None:
     assert tap.produced_tokens() == count_text(text, "claude-sonnet-4")
 
 
-def test_counting_stops_once_the_upstream_reports_usage() -> None:
-    """The meter bills the upstream's usage whenever there is one, so the tap stops counting at
-    ``message_start``; what it would have counted is never used."""
-    tap = AnthropicStreamTap(client_wants_usage=False)
+def test_counting_stops_at_the_final_output_count() -> None:
+    """``message_delta`` brings the final output count, which is billed; counting stops there."""
+    tap = AnthropicStreamTap(client_wants_usage=False, model="claude-sonnet-4")
     run(tap, STREAM)
-    assert tap.usage is not None and tap.produced_tokens() == 0
+    assert tap.usage is not None and tap.usage.output_tokens == 87 and tap.usage.input_tokens == 472
+    counted = tap.produced_tokens()
+    tap.feed(delta(1, {"type": "text_delta", "text": "more text after the end " * 20}))
+    assert tap.produced_tokens() == counted and tap.usage.output_tokens == 87
+
+
+def test_a_stream_cut_before_message_delta_is_billed_for_what_was_delivered() -> None:
+    """``message_start`` reports 2 output tokens; a stream that ends before ``message_delta`` (cut, or
+    the client left) shows the running count as its output, with the reported input."""
+    tap = AnthropicStreamTap(client_wants_usage=False, model="claude-sonnet-4")
+    run(tap, [START, PING, *BODY[:-1]])
+    text = 'User wants weather; call the tool.Checking now.get_weather{"city": "Lyon"}'
+    assert not tap.completed
+    assert tap.usage is not None and tap.usage.input_tokens == 472
+    assert tap.usage.output_tokens == count_text(text, "claude-sonnet-4") > 2
 
 
 def test_what_the_client_gets_is_a_well_formed_stream() -> None:

@@ -50,9 +50,12 @@ class PassthroughTap(Protocol):
     Nothing it holds grows with the stream's length: it keeps a running token count, not the text.
     ``usage``, once reported, never goes back to None."""
 
-    usage: Usage | None
     error: dict[str, Any] | None
     events: int
+
+    @property
+    def usage(self) -> Usage | None:
+        """The upstream's usage, what the meter bills (None: it reported none, the running count is billed)."""
 
     def feed(self, chunk: bytes) -> bytes: ...
 

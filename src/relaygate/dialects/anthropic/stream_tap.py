@@ -5,12 +5,15 @@ It forwards the upstream's events as they are (spec/anthropic.md §4), except tw
 ``message_stop`` event is held back (``final_frame``) so that the usage record can be committed
 before the last byte. On the way it notes the usage (input and cache counts from ``message_start``,
 the cumulative ``message_delta`` usage on top), the stop reasons, an error event, and a running token
-count of the generated text (for the offline count when the upstream reports no usage; it stops once
-usage arrives, which for Anthropic is usually ``message_start``).
+count of the generated text. ``message_start`` reports the input exactly but only the first output
+tokens (1 or 2): until ``message_delta`` brings the final output count, the usage shown has the larger
+of the reported output and the running count, so a stream cut or left early is billed for what was
+delivered, not for 2 tokens. Counting stops at ``message_delta``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -30,7 +33,8 @@ class AnthropicStreamTap:
         # client_wants_usage: Anthropic always reports usage in the stream, and nothing is removed.
         self._decoder = SSEDecoder()
         self._scrubber = scrubber
-        self.usage: Usage | None = None
+        self._reported: Usage | None = None
+        self._final = False  # message_delta brought the upstream's final output count
         self.error: dict[str, Any] | None = None
         self.events = 0
         self.finish_reasons: set[str] = set()
@@ -52,6 +56,16 @@ class AnthropicStreamTap:
     def completed(self) -> bool:
         """The upstream ended the stream properly: ``message_stop`` without an error event."""
         return self.saw_stop and self.error is None
+
+    @property
+    def usage(self) -> Usage | None:
+        """The upstream's usage; before ``message_delta``, with the running count as the output when it
+        is larger (``message_start``'s output count is only the first token or two). Never back to None."""
+        reported = self._reported
+        if reported is None or self._final:
+            return reported
+        counted = self._tally.total()
+        return replace(reported, output_tokens=counted) if counted > reported.output_tokens else reported
 
     def produced_tokens(self) -> int:
         return self._tally.total()
@@ -109,9 +123,9 @@ class AnthropicStreamTap:
         if kind == "message_start":
             message = payload.get("message")
             usage = message.get("usage") if isinstance(message, dict) else None
-            self._merge_usage(usage)
+            self._merge_usage(usage, final=False)
         elif kind == "message_delta":
-            self._merge_usage(payload.get("usage"))
+            self._merge_usage(payload.get("usage"), final=True)
             delta = payload.get("delta")
             reason = delta.get("stop_reason") if isinstance(delta, dict) else None
             if isinstance(reason, str) and reason:
@@ -123,14 +137,15 @@ class AnthropicStreamTap:
         elif kind == "content_block_delta":
             self._note_delta(payload.get("delta"))
 
-    def _merge_usage(self, raw: Any) -> None:
+    def _merge_usage(self, raw: Any, *, final: bool) -> None:
         """``message_delta`` usage is cumulative and may repeat the input counts: the latest non-null
         value of each field wins."""
         if isinstance(raw, dict):
             self._usage.update({key: value for key, value in raw.items() if value is not None})
-            self.usage = usage_from_anthropic(self._usage)
-            if self.usage is not None:
-                self._tally.stop()  # the upstream's count is billed (usage never goes back to None)
+            self._reported = usage_from_anthropic(self._usage) or self._reported
+            if final and self._reported is not None and "output_tokens" in raw:
+                self._final = True
+                self._tally.stop()  # the upstream's final count is billed
 
     def _note_delta(self, delta: Any) -> None:
         if not isinstance(delta, dict):
