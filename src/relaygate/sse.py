@@ -20,10 +20,23 @@ class SSEEvent:
         return self.raw + b"\n\n"
 
 
+class SSEEventTooLarge(ValueError):
+    """An upstream event grew past ``MAX_EVENT_BYTES`` without ending: the stream is treated as broken."""
+
+
+# One event (a whole partial image of an image stream is the largest seen: a few MiB of base64) may
+# not exceed this; an upstream that never ends its event cannot make the decoder hold more.
+MAX_EVENT_BYTES = 32 * 1024 * 1024
+
+
 class SSEDecoder:
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        # The unfinished event, as the reads that brought it: joined only once its blank line arrives,
+        # so an event spread over many reads costs one copy, not one per read.
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._pending_cr = False
+        self._max_event_bytes = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if self._pending_cr:
@@ -35,25 +48,40 @@ class SSEDecoder:
             self._pending_cr = True
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buffer = self._buffer + chunk if self._buffer else chunk
-        if b"\n\n" not in buffer:
-            self._buffer = buffer
+        if not self._ends_an_event(chunk):
+            self._keep(chunk)
             return []
+        buffer = b"".join((*self._pending, chunk)) if self._pending else chunk
         parts = buffer.split(b"\n\n")
-        self._buffer = parts.pop()
+        rest = parts.pop()
+        self._pending, self._pending_bytes = ([rest], len(rest)) if rest else ([], 0)
         return [event for part in parts if (event := parse_event(part)) is not None]
+
+    def _ends_an_event(self, chunk: bytes) -> bool:
+        """Whether a blank line ends in ``chunk``, also one whose first newline came with the last read."""
+        if b"\n\n" in chunk:
+            return True
+        return bool(self._pending) and chunk.startswith(b"\n") and self._pending[-1].endswith(b"\n")
+
+    def _keep(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self._pending_bytes += len(chunk)
+        if self._pending_bytes > self._max_event_bytes:
+            self._pending, self._pending_bytes = [], 0
+            raise SSEEventTooLarge(f"an upstream event is longer than {self._max_event_bytes} bytes")
+        self._pending.append(chunk)
 
     def flush(self) -> list[SSEEvent]:
         """Whatever is left when the stream ends (an event missing its final blank line)."""
-        rest, self._buffer = self._buffer, b""
-        if self._pending_cr:
-            self._pending_cr = False
+        rest = b"".join(self._pending)
+        self._pending, self._pending_bytes, self._pending_cr = [], 0, False
         event = parse_event(rest.strip(b"\n"))
         return [event] if event is not None else []
 
     @property
     def has_partial(self) -> bool:
-        return bool(self._buffer.strip())
+        return any(piece.strip() for piece in self._pending)
 
 
 def parse_event(block: bytes) -> SSEEvent | None:

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from relaygate.sse import SSEDecoder, SSEEvent, data_frame, named_frame, parse_event
+from relaygate.sse import SSEDecoder, SSEEvent, SSEEventTooLarge, data_frame, named_frame, parse_event
 
 LF = (b'data: {"a":1}\n\n'
       b": keep-alive\n\n"
@@ -113,3 +113,21 @@ def test_frames() -> None:
     assert named_frame("ping", b"{}") == b"event: ping\ndata: {}\n\n"
     assert parse_event(b"") is None
     assert parse_event(b"event: x") == SSEEvent(b"event: x", None, "x")
+
+
+def test_an_event_over_many_reads_is_one_event() -> None:
+    decoder = SSEDecoder()
+    pieces = [b"data: " + b"x" * 10] + [b"y" * 7] * 1000 + [b"\n", b"\n"]
+    events = [e for p in pieces for e in decoder.feed(p)]
+    assert [e.data for e in events] == [b"x" * 10 + b"y" * 7000]
+    assert not decoder.has_partial
+
+
+def test_an_event_that_never_ends_is_refused_past_the_limit() -> None:
+    """An upstream that sends one endless event cannot make the decoder hold more than the limit."""
+    decoder = SSEDecoder(max_event_bytes=1000)
+    decoder.feed(b"data: " + b"x" * 900)
+    with pytest.raises(SSEEventTooLarge):
+        decoder.feed(b"x" * 200)
+    assert not decoder.has_partial
+    assert [e.data for e in decoder.feed(b"data: ok\n\n")] == [b"ok"]

@@ -35,6 +35,7 @@ from relaygate.relay.translate import TranslatingTap, response_text
 from relaygate.routing.health import HealthBook
 from relaygate.routing.records import ChannelRecord
 from relaygate.scrub import Scrubber
+from relaygate.sse import SSEEventTooLarge
 from relaygate.storage.recorder import RecorderError
 
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -251,7 +252,7 @@ class Exchange:
                           else EndReason.UPSTREAM_ERROR if tap.error else EndReason.STREAM_CUT)
             except UpstreamReadTimeout:
                 reason = EndReason.TIMEOUT
-            except UpstreamConnectError:
+            except (UpstreamConnectError, SSEEventTooLarge):  # an event that never ends is a broken stream
                 reason = EndReason.STREAM_CUT
             yield await self._stream_end(call, leg, tap, cut_reason(reason, self._streams), delivered)
         finally:

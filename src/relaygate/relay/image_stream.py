@@ -44,7 +44,7 @@ from relaygate.relay.images import ImagesRelay, Made, bill_for, estimated_usage,
 from relaygate.relay.multipart import ImageForm
 from relaygate.routing.records import ChannelRecord
 from relaygate.scrub import Scrubber
-from relaygate.sse import SSEDecoder, named_frame
+from relaygate.sse import SSEDecoder, SSEEventTooLarge, named_frame
 from relaygate.storage.recorder import RecorderError
 
 _NOT_ACCOUNTED = "The request could not be accounted for; it was not billed."
@@ -174,7 +174,7 @@ class ImageStreams:
                           else EndReason.DONE if tap.images >= 1 else EndReason.STREAM_CUT)
             except UpstreamReadTimeout:
                 reason = EndReason.TIMEOUT
-            except UpstreamConnectError:
+            except (UpstreamConnectError, SSEEventTooLarge):  # an event that never ends is a broken stream
                 reason = EndReason.STREAM_CUT
             reason = cut_reason(reason, streams)
             if reason is not EndReason.DONE and tap.held():
