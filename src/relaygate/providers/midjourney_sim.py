@@ -369,7 +369,7 @@ class ProxySimulator(ABC, Generic[C]):
                 return 200, self._upload(body)
             if endpoint == "submit/modal":
                 return 200, self._modal(body, ctx)
-            return 200, self.create(self._new_task(endpoint, body, ctx), ctx)
+            return 200, self.create(self._asked_for(endpoint, body, ctx), ctx)
         except Refusal as refusal:
             return refusal.reply()
 
@@ -400,7 +400,7 @@ class ProxySimulator(ABC, Generic[C]):
             raise Refusal(4, BAD_STATE)
         return known
 
-    def _new_task(self, endpoint: str, body: Mapping[str, Any], ctx: C) -> NewTask:
+    def _asked_for(self, endpoint: str, body: Mapping[str, Any], ctx: C) -> NewTask:
         """What a submit other than modal and upload asks for, once checked."""
         if endpoint == "submit/action":
             return self._action(body, ctx)
