@@ -552,17 +552,11 @@ class FakeOpenAI(FakeServer[Behavior]):
         if not isinstance(body, dict):
             bad = Behavior(status=400, error_message="We could not parse the JSON body of your request.")
             return web.Response(status=400, body=error_payload(bad), content_type="application/json", headers=headers)
-        if behavior.status >= 400:
-            return web.Response(status=behavior.answer_status or behavior.status, body=error_payload(behavior),
-                                content_type="application/json", headers=headers)
-        if body.get("stream") is True and behavior.raw_events is not None:
+        if behavior.status < 400 and body.get("stream") is True and behavior.raw_events is not None:
             return await self._raw_stream(request, behavior, headers)
-        if body.get("stream") is True:
+        if behavior.status < 400 and body.get("stream") is True:
             return await self._stream(request, body, behavior, headers)
-        if behavior.raw_body is not None:
-            return web.Response(body=behavior.raw_body.encode(), content_type="application/json", headers=headers)
-        return web.Response(body=orjson.dumps(completion_body(body, behavior)), content_type="application/json",
-                            headers=headers)
+        return _answer(behavior, headers, lambda: completion_body(body, behavior))
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         body, behavior = await self._json_call(request)
@@ -570,13 +564,7 @@ class FakeOpenAI(FakeServer[Behavior]):
         if not isinstance(body, dict) or body.get("input") is None:
             bad = Behavior(status=400, error_message="'input' is a required property", error_param="input")
             return web.Response(status=400, body=error_payload(bad), content_type="application/json", headers=headers)
-        if behavior.status >= 400:
-            return web.Response(status=behavior.answer_status or behavior.status, body=error_payload(behavior),
-                                content_type="application/json", headers=headers)
-        if behavior.raw_body is not None:
-            return web.Response(body=behavior.raw_body.encode(), content_type="application/json", headers=headers)
-        return web.Response(body=orjson.dumps(embeddings_body(body, behavior)), content_type="application/json",
-                            headers=headers)
+        return _answer(behavior, headers, lambda: embeddings_body(body, behavior))
 
     async def _image_generations(self, request: web.Request) -> web.StreamResponse:
         body, behavior = await self._json_call(request)
@@ -692,6 +680,15 @@ def _echoed(behavior: Behavior, request: web.Request) -> Behavior:
 
 
 _HEADERS = {"x-request-id": "req_upstream_fake", "openai-version": "2020-10-01", "openai-processing-ms": "12"}
+
+
+def _answer(behavior: Behavior, headers: dict[str, str], make: Callable[[], dict[str, Any]]) -> web.Response:
+    """A JSON call's answer: the behaviour's error, its raw body, or ``make()``."""
+    if behavior.status >= 400:
+        return web.Response(status=behavior.answer_status or behavior.status, body=error_payload(behavior),
+                            content_type="application/json", headers=headers)
+    body = behavior.raw_body.encode() if behavior.raw_body is not None else orjson.dumps(make())
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 def _json_response(status: int, body: bytes) -> web.Response:
