@@ -2,6 +2,11 @@
 spec/midjourney.md (the MJP-OSS base plus the "plus"/MJP-NET additions a relay forwards), keeps its tasks in
 memory, moves them through their statuses over time, calls their ``notifyHook`` and fails on demand.
 
+The protocol (routes, submit checks, result codes, buttons, modal flow, change, timelines, batch queries) is
+relaygate's own ``providers/midjourney_sim.py``, which the built-in offline mock also runs; this module is
+the HTTP server around it, the task store, the files, and the test-only switches (failures, echo, delays,
+remix, queueing, callbacks, the clock).
+
 Paths: every endpoint under ``/mj/...``, also behind a mode prefix (``/mj-fast/mj/...``, ``/mj-relax/mj/...``,
 ``/mj-turbo/mj/...``; recorded as ``MjRequest.mode``, and it sets the task's ``mode``) and behind one channel
 segment before either (``{fake.url}/a`` as a channel's ``base_url`` reaches ``/a/mj/...``; recorded as
@@ -32,8 +37,6 @@ Run as a script for a standalone server: ``python -m tests.fakes.midjourney_upst
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import email.parser
 import email.policy
@@ -43,7 +46,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -51,6 +53,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from relaygate.providers import midjourney_sim as sim
 from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest, echo_text
 from tests.fakes.png import make_png
 
@@ -59,23 +62,11 @@ SECRET_HEADER = "mj-api-secret"
 INSTANCE_ID = "1219476573112713304"
 MODES = {"mj-fast": "FAST", "mj-relax": "RELAX", "mj-turbo": "TURBO"}
 PROMPT_MODES = {"--fast": "FAST", "--relax": "RELAX", "--turbo": "TURBO"}
-TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCEL"})
-GRID_PARENTS = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
 NOTIFY_POLL_S = 0.01
 NOTIFY_TIMEOUT_S = 2.0
-ACCEPTED = "提交成功"
-WAITING_MODAL = "Waiting for window confirm"
-NOT_FOUND = "关联任务不存在或已失效"
-BAD_STATE = "关联任务状态错误"
-BAD_BASE64 = "base64格式错误"
-# What a submit answers when the behaviour's ``submit_code`` refuses it (spec §2).
-REFUSALS = {3: "无可用的账号实例", 4: "参数错误", 9: "系统异常", 23: "队列已满，请稍后尝试", 24: "可能包含敏感词"}
 MARKERS: dict[str, dict[str, Any]] = {"--fail": {"fail": True}, "--banned": {"submit_code": 24},
                                       "--queue-full": {"submit_code": 23}, "--in-queue": {"submit_code": 22}}
-HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error",
-                502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
-NUMBERS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣")
+VIDEOS = frozenset({"video", "video-one", "face-video"})  # the results that carry videos
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free"
 
 
@@ -122,20 +113,13 @@ class Callback:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Phase:
-    status: str
-    progress: str
-    at: float  # epoch seconds (fake clock) when the task reaches it, unforced
-
-
 @dataclass(slots=True, eq=False)
 class _Task:
     """A task and what is needed to compute how it looks at any moment."""
 
     id: str
     action: str
-    kind: str  # grid | upscale | describe | shorten | image | video (what a success carries)
+    kind: str  # what a success carries: a ``midjourney_sim.Plan`` result (grid, upscale, video, ...)
     created: float
     behavior: Behavior
     prompt: str = ""
@@ -159,29 +143,18 @@ class _Task:
     sent_upto: int = -1  # the last phase notified
 
 
-class _Refused(Exception):
-    """A submit the proxy answers with a failing SubmitResultVO."""
-
-    def __init__(self, code: int, description: str, http_status: int = 200,
-                 properties: dict[str, Any] | None = None) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
-        self.http_status = http_status
-        self.properties = properties or {}
-
-
 @dataclass(frozen=True, slots=True)
 class _Call:
+    """What a request brings to the simulator: itself, and the behaviour switches it gets."""
+
     recorded: MjRequest
-    body: Any
     behavior: Behavior
 
 
-Handler = Callable[["_Call", list[str]], web.Response]
+Handler = Callable[["_Call", Any, list[str]], Any]  # (call, JSON body, endpoint parts) → the JSON answer
 
 
-class FakeMidjourney(FakeServer[Behavior]):
+class FakeMidjourney(FakeServer[Behavior], sim.ProxySimulator[_Call]):
     name = "fake-midjourney"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_secret: str | None = DEFAULT_SECRET,
@@ -223,7 +196,7 @@ class FakeMidjourney(FakeServer[Behavior]):
         """Recorded requests, optionally only those to one endpoint (``"submit/imagine"``, ``"task/list-by-
         condition"``; a task id in the path matches ``{id}``: ``"task/{id}/fetch"``)."""
         out = [r for r in self.requests if isinstance(r, MjRequest)]
-        return out if endpoint is None else [r for r in out if _endpoint_pattern(r.endpoint) == endpoint]
+        return out if endpoint is None else [r for r in out if sim.endpoint_pattern(r.endpoint) == endpoint]
 
     @property
     def callbacks(self) -> list[Callback]:
@@ -247,7 +220,7 @@ class FakeMidjourney(FakeServer[Behavior]):
         """End every running task now (tasks waiting in MODAL stay); returns how many were ended."""
         with self._lock:
             running = [t for t in self._tasks.values() if t.started is not None and t.forced_at is None
-                       and self._phase(t).status not in TERMINAL]
+                       and self._phase(t).status not in sim.TERMINAL]
             for task in running:
                 self._force(task, None)
             return len(running)
@@ -276,36 +249,22 @@ class FakeMidjourney(FakeServer[Behavior]):
         app.on_cleanup.append(self._cleanup)
         return app
 
-    def _routes(self) -> dict[tuple[str, str], Handler]:
-        """(method, endpoint pattern) → handler; ``{id}`` stands for a task id."""
-        return {
-            ("POST", "submit/imagine"): self._imagine, ("POST", "submit/action"): self._action,
-            ("POST", "submit/modal"): self._modal, ("POST", "submit/blend"): self._blend,
-            ("POST", "submit/describe"): self._describe, ("POST", "submit/shorten"): self._shorten,
-            ("POST", "submit/video"): self._video, ("POST", "submit/upload-discord-images"): self._upload,
-            ("POST", "submit/change"): self._change, ("POST", "submit/simple-change"): self._simple_change,
-            ("POST", "submit/edits"): self._edit, ("POST", "submit/edit"): self._edit,
-            ("POST", "submit/retexture"): self._edit, ("POST", "insight-face/swap"): self._swap_face,
-            ("POST", "insight-face/video-swap"): self._video_swap,
-            ("GET", "task/{id}/fetch"): self._fetch, ("GET", "task/{id}/image-seed"): self._image_seed,
-            ("POST", "task/list-by-condition"): self._list_by_condition,
-            ("POST", "task/list-by-ids"): self._list_by_condition, ("GET", "task/list"): self._list,
-            ("GET", "task/queue"): self._queue, ("POST", "task/{id}/cancel"): self._cancel,
-        }
+    def _extras(self) -> dict[tuple[str, str], Handler]:
+        """The endpoints only this fake serves, beyond ``midjourney_sim.ROUTES``; ``{id}``: a task id."""
+        return {("POST", "insight-face/video-swap"): self._video_swap, ("GET", "task/list"): self._list,
+                ("GET", "task/queue"): self._queue, ("POST", "task/{id}/cancel"): self._cancel}
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         files = self._serve_file(path)
-        prefix, mode, endpoint = _split_path(path)
+        prefix, mode, endpoint = sim.split_path(path)
         recorded = await self._record(request, prefix, mode, endpoint or "")
         if files is not None:
             return files
-        if endpoint is None:
-            return _spring_error(404, path)
-        route = self._routes().get((request.method, _endpoint_pattern(endpoint)))
-        if route is None:
-            known = any(p == _endpoint_pattern(endpoint) for _, p in self._routes())
-            return _spring_error(405 if known else 404, path)
+        extras = self._extras()
+        refused = sim.route_status(request.method, endpoint, sim.ROUTES | frozenset(extras))
+        if refused is not None or endpoint is None:
+            return _spring_error(refused or 404, path)
         refusal = self._auth(recorded)
         if refusal is not None:
             return refusal
@@ -322,11 +281,14 @@ class FakeMidjourney(FakeServer[Behavior]):
             return _raw(behavior.status, behavior.raw_body)
         if body is _INVALID:
             return _spring_error(400, path)
+        call = _Call(recorded, behavior)
+        extra = extras.get((request.method, sim.endpoint_pattern(endpoint)))
         try:
-            return route(_Call(recorded, body, behavior), endpoint.split("/"))
-        except _Refused as refused:
-            return _submit_result(refused.code, refused.description, None, refused.properties,
-                                  refused.http_status)
+            status, answer = (200, extra(call, body, endpoint.split("/"))) if extra else self.answer(
+                request.method, endpoint, recorded.body, call)
+        except sim.Refusal as refused_submit:
+            status, answer = refused_submit.reply()
+        return web.Response(status=status) if answer is sim.EMPTY else _json(status, answer)
 
     async def _record(self, request: web.Request, prefix: str, mode: str, endpoint: str) -> MjRequest:
         """Like ``FakeServer.record``, with the prefixes this fake parses itself (one catch-all route)."""
@@ -369,168 +331,110 @@ class FakeMidjourney(FakeServer[Behavior]):
         size = 64 if not index else 32
         return web.Response(body=make_png(size, size, _colour(stem)), content_type="image/png")
 
-    # --- submits ------------------------------------------------------------------------------------
 
-    def _imagine(self, call: _Call, _: list[str]) -> web.Response:
-        prompt = _prompt(call.body)
-        refs = [self._store_upload(d) for d in _data_uris(call.body, "base64Array", "base64")]
-        task = self._new_task(call, "IMAGINE", "grid", prompt=prompt, description=f"/imagine {prompt}")
-        task.image_refs = tuple(refs)
-        return self._accept(call, task)
+    # --- the proxy's tasks (midjourney_sim.ProxySimulator) -----------------------------------------
 
-    def _shorten(self, call: _Call, _: list[str]) -> web.Response:
-        prompt = _prompt(call.body)
-        task = self._new_task(call, "SHORTEN", "shorten", prompt=prompt, description=f"/shorten {prompt}")
-        words = prompt.split()
-        task.offers = tuple(" ".join(words[: max(1, len(words) * (5 - k) // 6)]) for k in range(5))
-        return self._accept(call, task)
+    video_no_prompt = "Prompt 不能为空"  # MJP-NET's wording
 
-    def _describe(self, call: _Call, _: list[str]) -> web.Response:
-        body = call.body
-        link = body.get("link") if isinstance(body.get("link"), str) else None
-        if not body.get("base64") and not link:
-            raise _Refused(4, "base64或link不能为空")
-        source = link or self._store_upload(_data_uri(body.get("base64")))
-        task = self._new_task(call, "DESCRIBE", "describe")
-        task.description = f"/describe {task.id}.png"
-        task.source_url = source
-        task.offers = tuple(f"a fake described picture, reading {n} of {task.id} --ar 1:1" for n in range(1, 5))
-        return self._accept(call, task)
+    def find(self, task_id: str, ctx: _Call) -> sim.Known | None:
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None:
+                return None
+            status = self._phase(task).status
+            offered = {b["customId"] for b in _buttons(task)} if status == "SUCCESS" else set()
+            return sim.Known(task.action, task.kind, status, frozenset(offered))
 
-    def _blend(self, call: _Call, _: list[str]) -> web.Response:
-        images = call.body.get("base64Array")
-        if not isinstance(images, list) or not 2 <= len(images) <= 5:
-            raise _Refused(4, "base64List参数错误")
-        dimensions = call.body.get("dimensions") or "SQUARE"
-        if dimensions not in ("PORTRAIT", "SQUARE", "LANDSCAPE"):
-            raise _Refused(4, "dimensions参数错误")
-        for image in images:
-            _data_uri(image)
-        task = self._new_task(call, "BLEND", "grid")
-        task.description = f"/blend {task.id} {len(images)}"
-        return self._accept(call, task)
+    def task_object(self, task_id: str, ctx: _Call) -> dict[str, Any] | None:
+        return self.task(task_id)
 
-    def _swap_face(self, call: _Call, _: list[str]) -> web.Response:
-        for side in ("source", "target"):
-            if not call.body.get(f"{side}Base64") and not call.body.get(f"{side}Url"):
-                raise _Refused(4, f"{side}Base64或{side}Url不能为空")
-            if call.body.get(f"{side}Base64"):
-                _data_uri(call.body[f"{side}Base64"])
-        task = self._new_task(call, "SWAP_FACE", "image", bot_type="INSIGHT_FACE", description="/swap face")
-        return self._accept(call, task)
+    def seed(self, task_id: str) -> str:
+        return str(int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16))
 
-    def _video_swap(self, call: _Call, _: list[str]) -> web.Response:
+    def upload(self, images: list[tuple[str, bytes]]) -> list[str]:
+        return [self._store_upload(image) for image in images]
+
+    def remix(self, ctx: _Call) -> bool:
+        return ctx.behavior.remix
+
+    def video_refusal(self, ctx: _Call) -> sim.Refusal | None:
+        return None if ctx.behavior.video_enabled else sim.Refusal(4, "视频功能未启用")
+
+    def unknown_fetch(self, ctx: _Call) -> Any:
+        return sim.EMPTY if ctx.behavior.fetch_unknown == "empty" else None
+
+    def create(self, new: sim.NewTask, ctx: _Call) -> dict[str, Any]:
+        if new.parent is not None and new.endpoint != "submit/video":
+            return self._act(ctx, new)
+        task = self._new_task(ctx, new, description=f"/{new.action.lower()} {new.prompt}")
+        if new.endpoint == "submit/imagine":
+            task.image_refs = tuple(self._store_upload(image) for image in new.images)
+        elif new.endpoint == "submit/shorten":
+            words = new.prompt.split()
+            task.offers = tuple(" ".join(words[: max(1, len(words) * (5 - k) // 6)]) for k in range(5))
+        elif new.endpoint == "submit/describe":
+            task.description = f"/describe {task.id}.png"
+            task.source_url = sim.text(new.body, "link") or self._store_upload(new.images[0])
+            task.offers = tuple(f"a fake described picture, reading {n} of {task.id} --ar 1:1" for n in range(1, 5))
+        elif new.endpoint == "submit/blend":
+            task.description = f"/blend {task.id} {len(new.images)}"
+        elif new.endpoint == "insight-face/swap":
+            task.bot_type, task.description = "INSIGHT_FACE", "/swap face"
+        elif new.endpoint == "submit/video":
+            batch = new.body.get("batchSize")
+            task.videos = batch if isinstance(batch, int) else 4
+            task.parent_id = new.parent
+        return self._accept(ctx, task)
+
+    def confirm(self, task_id: str, known: sim.Known, body: Mapping[str, Any], ctx: _Call) -> dict[str, Any]:
+        """The same task starts; with no new prompt, its parent's (MJP-NET)."""
+        with self._lock:
+            task = self._tasks[task_id]
+            parent = self._tasks.get(task.parent_id or "")
+        prompt = sim.text(body, "prompt") or (parent.prompt if parent is not None else task.prompt).strip()
+        behavior = _marked(ctx.behavior, prompt)
+        _refuse_unless_accepted(behavior, prompt)
+        with self._lock:
+            task.prompt = task.prompt_en = prompt
+            if sim.text(body, "notifyHook"):
+                task.notify_hook = body["notifyHook"]
+        return self._start(task, behavior)
+
+    # --- what only this fake does ------------------------------------------------------------------
+
+    def _video_swap(self, call: _Call, _: Any, __: list[str]) -> dict[str, Any]:
         form = _multipart(call.recorded)
         if not (form.get("sourceBase64") or form.get("sourceUrl")) or not (form.get("targetFile")
                                                                             or form.get("targetUrl")):
-            raise _Refused(4, "参数错误")
+            raise sim.Refusal(4, sim.BAD_PARAMETER)
         fields = {k: v.decode(errors="replace") for k, v in form.items() if k != "targetFile"}
-        task = self._new_task(_Call(call.recorded, fields, call.behavior), "SWAP_VIDEO_FACE", "video",
-                              bot_type="INSIGHT_FACE", description="/swap video face")
-        task.videos = 1
+        new = sim.NewTask("insight-face/video-swap", "SWAP_VIDEO_FACE", "face-video", fields)
+        task = self._new_task(call, new, description="/swap video face")
+        task.bot_type, task.videos = "INSIGHT_FACE", 1
         return self._accept(call, task)
 
-    def _video(self, call: _Call, _: list[str]) -> web.Response:
-        if not call.behavior.video_enabled:
-            raise _Refused(4, "视频功能未启用")
-        body = call.body
-        parent: _Task | None = None
-        if body.get("action") == "extend":
-            if not body.get("taskId") or not isinstance(body.get("index"), int):
-                raise _Refused(4, "参数错误")
-            parent = self._parent(str(body["taskId"]))
-            if parent.action != "VIDEO":
-                raise _Refused(4, BAD_STATE)
-        prompt = body.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise _Refused(4, "Prompt 不能为空")
-        if body.get("motion", "low") not in ("low", "high"):
-            raise _Refused(4, "参数错误")
-        task = self._new_task(call, "VIDEO", "video", prompt=prompt.strip(), description=f"/video {prompt.strip()}")
-        task.videos = body.get("batchSize") if isinstance(body.get("batchSize"), int) else 4
-        task.parent_id = None if parent is None else parent.id
-        return self._accept(call, task)
-
-    def _edit(self, call: _Call, parts: list[str]) -> web.Response:
-        prompt = _prompt(call.body)
-        if not call.body.get("image"):
-            raise _Refused(4, "image不能为空")
-        action = "RETEXTURE" if parts[-1] == "retexture" else "EDIT"
-        task = self._new_task(call, action, "grid", prompt=prompt, description=f"/{action.lower()} {prompt}")
-        return self._accept(call, task)
-
-    def _upload(self, call: _Call, _: list[str]) -> web.Response:
-        images = call.body.get("base64Array")
-        if not isinstance(images, list) or not images:
-            raise _Refused(4, "base64 参数错误")
-        decoded = [_data_uri(image) for image in images]
-        return _submit_result(1, ACCEPTED, [self._store_upload(d) for d in decoded])
-
-    # --- actions on a task ----------------------------------------------------------------------------
-
-    def _action(self, call: _Call, _: list[str]) -> web.Response:
-        task_id, custom_id = call.body.get("taskId"), call.body.get("customId")
-        if not isinstance(task_id, str) or not task_id or not isinstance(custom_id, str) or not custom_id:
-            raise _Refused(4, "参数错误")
-        parent = self._parent(task_id)
+    def _act(self, call: _Call, new: sim.NewTask) -> dict[str, Any]:
+        """A new task from a button (or a change) of a finished parent: at once, or waiting in MODAL (code
+        21); upscaling the same image twice by ``change`` answers code 21 with the existing task."""
         with self._lock:
-            offered = {b["customId"] for b in _buttons(parent)}
-        if custom_id not in offered:
-            raise _Refused(4, "customId 不存在")
-        remix = bool(call.body.get("enableRemix")) or call.behavior.remix
-        return self._act(call, parent, custom_id, _action_label(custom_id), remix)
-
-    def _change(self, call: _Call, _: list[str]) -> web.Response:
-        body = call.body
-        return self._legacy_change(call, body.get("taskId"), body.get("action"), body.get("index"))
-
-    def _simple_change(self, call: _Call, _: list[str]) -> web.Response:
-        content = call.body.get("content")
-        words = content.split() if isinstance(content, str) else []
-        if len(words) != 2 or words[1].upper() not in ("R", *(f"{a}{n}" for a in "UV" for n in range(1, 5))):
-            raise _Refused(4, "content 参数错误")
-        change = words[1].upper()
-        action = {"U": "UPSCALE", "V": "VARIATION", "R": "REROLL"}[change[0]]
-        return self._legacy_change(call, words[0], action, int(change[1]) if len(change) == 2 else None)
-
-    def _legacy_change(self, call: _Call, task_id: Any, action: Any, index: Any) -> web.Response:
-        """MJP-OSS ``/submit/change``: U/V by index or reroll on a grid task; upscaling the same image
-        twice answers code 21 with the existing task."""
-        if not isinstance(task_id, str) or not task_id:
-            raise _Refused(4, "taskId不能为空")
-        if action not in ("UPSCALE", "VARIATION", "REROLL"):
-            raise _Refused(4, "action参数错误")
-        if action != "REROLL" and (not isinstance(index, int) or not 1 <= index <= 4):
-            raise _Refused(4, "index参数错误")
-        label = "R" if action == "REROLL" else f"{action[0]}{index}"
-        parent = self._parent(task_id)
-        if parent.action not in GRID_PARENTS:
-            raise _Refused(4, "关联任务不允许执行变化")
-        description = f"/up {task_id} {label}"
-        if action == "UPSCALE":
+            parent = self._tasks[new.parent or ""]
+        description = f"/up {parent.id} {new.label}"
+        if new.endpoint != "submit/action" and new.action == "UPSCALE":
             existing = self._existing(description)
             if existing is not None:
-                return _submit_result(21, "任务已存在", existing["id"], {"status": existing["status"],
-                                                                      "imageUrl": existing["imageUrl"]})
-        job = {"UPSCALE": f"upsample::{index}", "VARIATION": f"variation::{index}", "REROLL": "reroll::0"}[action]
-        custom_id = f"MJ::JOB::{job}::{_hash(parent.id)}" + ("::SOLO" if action == "REROLL" else "")
-        return self._act(call, parent, custom_id, label, False, action=action, custom=False)
-
-    def _act(self, call: _Call, parent: _Task, custom_id: str, label: str, remix: bool, *,
-             action: str | None = None, custom: bool = True) -> web.Response:
-        """A new task from a button of ``parent``: at once, or waiting in MODAL (code 21)."""
-        planned, kind, always_modal, remixable = _plan(custom_id)
-        task = self._new_task(call, action or planned, kind, bot_type=parent.bot_type,
-                              description=f"/up {parent.id} {label}")
-        task.custom_id = custom_id if custom else ""
-        task.parent_id = parent.id
+                return sim.submit_result(21, "任务已存在", existing["id"], {"status": existing["status"],
+                                                                          "imageUrl": existing["imageUrl"]})
+        task = self._new_task(call, new, description=description)
+        task.bot_type, task.custom_id, task.parent_id = parent.bot_type, new.custom_id, parent.id
         task.prompt, task.prompt_en = parent.prompt, parent.prompt_en
-        self._inherit(task, parent, custom_id)
-        if always_modal or (remix and remixable):
-            if always_modal and custom_id.startswith("MJ::Inpaint::"):
-                task.prompt = task.prompt_en = ""
-            return self._wait_modal(task)
-        return self._accept(call, task)
+        self._inherit(task, parent, new.custom_id)
+        if not new.waiting:
+            return self._accept(call, task)
+        if new.action == "INPAINT":
+            task.prompt = task.prompt_en = ""
+        task.modal = True
+        self._store(task)
+        return sim.submit_result(21, sim.WAITING_MODAL, task.id, {"finalPrompt": task.prompt_en, "remix": True})
 
     def _inherit(self, task: _Task, parent: _Task, custom_id: str) -> None:
         """What a child takes from its parent beyond the prompt: the offered prompt, the image, videos."""
@@ -543,85 +447,31 @@ class FakeMidjourney(FakeServer[Behavior]):
             task.description = f"/describe {task.id}.png"
             task.source_url = parent.source_url
             task.offers = tuple(o.replace("reading", "rereading") for o in parent.offers)
-        if task.kind == "video":
-            task.videos = 1 if "video_virtual_upscale" in custom_id else 4
+        task.videos = {"video": 4, "video-one": 1}.get(task.kind, 0)
 
-    def _wait_modal(self, task: _Task) -> web.Response:
-        task.modal = True
-        self._store(task)
-        return _submit_result(21, WAITING_MODAL, task.id, {"finalPrompt": task.prompt_en, "remix": True})
+    def _list(self, call: _Call, _: Any, __: list[str]) -> list[dict[str, Any]]:
+        return self.tasks()
 
-    def _modal(self, call: _Call, _: list[str]) -> web.Response:
-        task_id = call.body.get("taskId")
-        if not isinstance(task_id, str) or not task_id:
-            raise _Refused(4, "参数错误")
-        task = self._parent(task_id, must_succeed=False)
-        if not task.modal or task.started is not None:
-            raise _Refused(4, BAD_STATE)
-        mask = call.body.get("maskBase64")
-        if task.custom_id.startswith("MJ::Inpaint::") and not mask:
-            raise _Refused(4, "maskBase64不能为空")
-        if mask:
-            _data_uri(mask)
-        prompt = call.body.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():  # no new prompt: the parent's (MJP-NET)
-            with self._lock:
-                parent = self._tasks.get(task.parent_id or "")
-            prompt = parent.prompt if parent is not None else task.prompt
-        behavior = _marked(call.behavior, prompt)
-        _refuse_unless_accepted(behavior, prompt.strip())
-        with self._lock:
-            task.prompt = task.prompt_en = prompt.strip()
-            if isinstance(call.body.get("notifyHook"), str) and call.body["notifyHook"]:
-                task.notify_hook = call.body["notifyHook"]
-        return self._start(task, behavior)
+    def _queue(self, call: _Call, _: Any, __: list[str]) -> list[dict[str, Any]]:
+        return [t for t in self.tasks() if t["status"] == "NOT_START"]
 
-    # --- queries ---------------------------------------------------------------------------------------
-
-    def _fetch(self, call: _Call, parts: list[str]) -> web.Response:
-        found = self.task(parts[1])
-        if found is None:
-            return web.Response(status=200) if call.behavior.fetch_unknown == "empty" else _json(200, None)
-        return _json(200, found)
-
-    def _list_by_condition(self, call: _Call, _: list[str]) -> web.Response:
-        ids = call.body.get("ids") if isinstance(call.body, dict) else None
-        found = [self.task(i) for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
-        return _json(200, [t for t in found if t is not None])
-
-    def _list(self, call: _Call, _: list[str]) -> web.Response:
-        return _json(200, self.tasks())
-
-    def _queue(self, call: _Call, _: list[str]) -> web.Response:
-        return _json(200, [t for t in self.tasks() if t["status"] == "NOT_START"])
-
-    def _image_seed(self, call: _Call, parts: list[str]) -> web.Response:
-        found = self.task(parts[1])
-        if found is None:
-            return _submit_result(3, NOT_FOUND, None, {}, 404)
-        if found["status"] != "SUCCESS":
-            return _submit_result(4, "任务未完成，无 messageHash", None, {}, 400)
-        seed = str(int(hashlib.sha256(parts[1].encode()).hexdigest()[:8], 16))
-        return _submit_result(1, "成功", seed)
-
-    def _cancel(self, call: _Call, parts: list[str]) -> web.Response:
+    def _cancel(self, call: _Call, _: Any, parts: list[str]) -> Any:
         with self._lock:
             task = self._tasks.get(parts[1])
-            if task is not None and self._phase(task).status not in TERMINAL:
+            if task is not None and self._phase(task).status not in sim.TERMINAL:
                 self._force(task, "取消任务")
                 if task.started is None:  # never ran: no SUBMITTED, straight from MODAL to FAILURE
                     task.started = self._now()
                     task.forced_at = task.started - 1e-6
-        return web.Response(status=200)
+        return sim.EMPTY
 
     # --- tasks -----------------------------------------------------------------------------------------
 
     def _now(self) -> float:
         return time.time() + self._skew
 
-    def _new_task(self, call: _Call, action: str, kind: str, *, prompt: str = "", description: str = "",
-                  bot_type: str | None = None) -> _Task:
-        body = call.body if isinstance(call.body, dict) else {}
+    def _new_task(self, call: _Call, new: sim.NewTask, *, description: str) -> _Task:
+        body = new.body
         with self._lock:
             now = self._now()
             self._serial += 1
@@ -630,23 +480,22 @@ class FakeMidjourney(FakeServer[Behavior]):
                 task_id = str(int(task_id) + 1)
         hook = body.get("notifyHook") if isinstance(body.get("notifyHook"), str) and body["notifyHook"] else None
         state = body.get("state") if isinstance(body.get("state"), str) else None
-        bot = bot_type or (str(body["botType"]) if body.get("botType") in ("MID_JOURNEY", "NIJI_JOURNEY")
-                           else "MID_JOURNEY")
-        mode = MODES.get(call.recorded.mode) or next((m for flag, m in PROMPT_MODES.items() if flag in prompt.split()),
-                                                     "FAST")
-        return _Task(task_id, action, kind, now, call.behavior, prompt, prompt, description, state, bot, mode,
-                     notify_hook=hook)
+        bot = str(body["botType"]) if body.get("botType") in ("MID_JOURNEY", "NIJI_JOURNEY") else "MID_JOURNEY"
+        mode = MODES.get(call.recorded.mode) or next(
+            (m for flag, m in PROMPT_MODES.items() if flag in new.prompt.split()), "FAST")
+        return _Task(task_id, new.action, new.result, now, call.behavior, new.prompt, new.prompt, description, state,
+                     bot, mode, notify_hook=hook)
 
     def _store(self, task: _Task) -> None:
         with self._lock:
             self._tasks[task.id] = task
         self._watch(task)
 
-    def _accept(self, call: _Call, task: _Task) -> web.Response:
+    def _accept(self, call: _Call, task: _Task) -> dict[str, Any]:
         """Store and start the task, or refuse it, as the behaviour (and the prompt's markers) say."""
         return self._start(task, _marked(call.behavior, task.prompt), new=True)
 
-    def _start(self, task: _Task, behavior: Behavior, *, new: bool = False) -> web.Response:
+    def _start(self, task: _Task, behavior: Behavior, *, new: bool = False) -> dict[str, Any]:
         code = behavior.submit_code
         _refuse_unless_accepted(behavior, task.prompt_en)
         with self._lock:
@@ -661,18 +510,9 @@ class FakeMidjourney(FakeServer[Behavior]):
         properties = {"discordInstanceId": INSTANCE_ID, "discordChannelId": INSTANCE_ID}
         if code == 22:
             ahead = behavior.queue_ahead
-            return _submit_result(22, f"排队中，前面还有{ahead}个任务", task.id,
-                                  {**properties, "numberOfQueues": ahead})
-        return _submit_result(1, ACCEPTED, task.id, properties)
-
-    def _parent(self, task_id: str, *, must_succeed: bool = True) -> _Task:
-        with self._lock:
-            task = self._tasks.get(task_id)
-            if task is None:
-                raise _Refused(3, NOT_FOUND, 404)
-            if must_succeed and self._phase(task).status != "SUCCESS":
-                raise _Refused(4, BAD_STATE)
-            return task
+            return sim.submit_result(22, f"排队中，前面还有{ahead}个任务", task.id,
+                                     {**properties, "numberOfQueues": ahead})
+        return sim.submit_result(1, sim.ACCEPTED, task.id, properties)
 
     def _existing(self, description: str) -> dict[str, Any] | None:
         with self._lock:
@@ -698,7 +538,7 @@ class FakeMidjourney(FakeServer[Behavior]):
 
     # --- how a task looks at a moment (under the lock) ------------------------------------------------
 
-    def _phase(self, task: _Task) -> _Phase:
+    def _phase(self, task: _Task) -> sim.Phase:
         return _phases(task)[_visible(task, self._now())[-1]]
 
     def _snapshot(self, task: _Task, index: int | None = None) -> dict[str, Any]:
@@ -726,7 +566,7 @@ class FakeMidjourney(FakeServer[Behavior]):
             for body in due:
                 if url is not None:
                     await self._post_callback(url, body)
-            if due and due[-1]["status"] in TERMINAL:
+            if due and due[-1]["status"] in sim.TERMINAL:
                 return
             await asyncio.sleep(NOTIFY_POLL_S)
 
@@ -759,26 +599,20 @@ class FakeMidjourney(FakeServer[Behavior]):
 # --- task timeline and objects ------------------------------------------------------------------------
 
 
-def _phases(task: _Task) -> list[_Phase]:
+def _phases(task: _Task) -> list[sim.Phase]:
     """Every status/progress the task goes through, with when; append-only as the task moves on."""
-    out = [_Phase("MODAL", "0%", task.created)] if task.modal else []
+    out = [sim.Phase("MODAL", "0%", task.created)] if task.modal else []
     if task.started is None:
         return out
-    b = task.behavior
-    running = ([("NOT_START", "0%")] if task.queued else []) + [("SUBMITTED", "0%")]
-    running += [("IN_PROGRESS", f"{p}%") for p in b.progress_steps]
-    step = b.duration_s / len(running)
-    out += [_Phase(status, progress, task.started + k * step) for k, (status, progress) in enumerate(running)]
-    end = task.started + b.duration_s
-    out.append(_Phase("FAILURE", "", end) if task.fail_reason is not None else _Phase("SUCCESS", "100%", end))
-    return out
-
+    lead = ("NOT_START", "SUBMITTED") if task.queued else ("SUBMITTED",)
+    return out + sim.timeline(task.started, task.behavior.duration_s, task.behavior.progress_steps, lead=lead,
+                              failed=task.fail_reason is not None)
 
 def _visible(task: _Task, now: float) -> list[int]:
     """The phases the task has been through by ``now``: those reached before any forced end, then the end."""
     phases = _phases(task)
     last = len(phases) - 1
-    ends = phases[last].status in TERMINAL
+    ends = phases[last].status in sim.TERMINAL
     cutoff = now if task.forced_at is None else min(now, task.forced_at)
     shown = [i for i, p in enumerate(phases) if p.at <= cutoff and not (ends and i == last)]
     if ends and (phases[last].at <= now or task.forced_at is not None):
@@ -799,16 +633,16 @@ def _task_object(task: _Task, base_url: str, index: int) -> dict[str, Any]:
     submitted = next((p for p in phases if p.status == "SUBMITTED"), None)
     done = status == "SUCCESS"
     running = status == "IN_PROGRESS" or done
-    prompt, prompt_en = (("\n\n".join(_numbered(task.offers)),) * 2 if done and task.kind == "describe"
+    prompt, prompt_en = ((sim.numbered(task.offers),) * 2 if done and task.kind == "describe"
                          else (task.prompt, task.prompt_en))
     return {
         "id": task.id, "action": task.action, "customId": task.custom_id, "botType": task.bot_type,
         "prompt": prompt, "promptEn": prompt_en, "description": task.description, "state": task.state,
         "submitTime": int(task.created * 1000),
         "startTime": ms(submitted.at) if submitted is not None and status not in ("NOT_START", "MODAL") else None,
-        "finishTime": ms(phase.at) if status in TERMINAL else None,
+        "finishTime": ms(phase.at) if status in sim.TERMINAL else None,
         "imageUrl": _image_url(task, base_url, phase), "imageUrls": _split_urls(task, base_url) if done else None,
-        "videoUrl": f"{base_url}/videos/{task.id}_1.mp4" if done and task.kind == "video" else None,
+        "videoUrl": f"{base_url}/videos/{task.id}_1.mp4" if done and task.kind in VIDEOS else None,
         "videoUrls": _video_urls(task, base_url) if done else None,
         "status": status, "progress": phase.progress,
         "failReason": (task.fail_reason or "") if status == "FAILURE" else "",
@@ -818,7 +652,7 @@ def _task_object(task: _Task, base_url: str, index: int) -> dict[str, Any]:
     }
 
 
-def _image_url(task: _Task, base_url: str, phase: _Phase) -> str | None:
+def _image_url(task: _Task, base_url: str, phase: sim.Phase) -> str | None:
     """SUCCESS: the result (describe: the image described); IN_PROGRESS past 0%: a preview."""
     if task.kind in ("describe", "shorten"):
         return task.source_url if phase.status == "SUCCESS" else None
@@ -838,7 +672,7 @@ def _split_urls(task: _Task, base_url: str) -> list[dict[str, str]] | None:
 
 
 def _video_urls(task: _Task, base_url: str) -> list[dict[str, str]] | None:
-    if task.kind != "video":
+    if task.kind not in VIDEOS:
         return None
     return [{"url": f"{base_url}/videos/{task.id}_{n}.mp4", "thumbnail": f"{base_url}/images/{task.id}_{n}.png"}
             for n in range(1, task.videos + 1)]
@@ -853,7 +687,7 @@ def _properties(task: _Task, running: bool, done: bool) -> dict[str, Any]:
         properties["remix"] = True
     if task.kind in ("describe", "shorten"):
         if done:
-            properties["finalPrompt"] = "\n\n".join(_numbered(task.offers))
+            properties["finalPrompt"] = sim.numbered(task.offers)
             properties["finalZhPrompt"] = ""
     elif running:
         properties["finalPrompt"] = _final_prompt(task)
@@ -875,83 +709,9 @@ def _final_prompt(task: _Task) -> str:
     return " ".join([*task.image_refs, prompt]) if task.image_refs else prompt
 
 
-def _numbered(offers: tuple[str, ...]) -> list[str]:
-    return [f"{NUMBERS[i]} {offer}" for i, offer in enumerate(offers)]
-
-
 def _buttons(task: _Task) -> list[dict[str, Any]]:
-    """The buttons of a finished task (spec §6.3), by what it produced."""
-    h = _hash(task.id)
-    if task.kind == "grid":
-        rows = [(f"MJ::JOB::upsample::{n}::{h}", "", f"U{n}") for n in range(1, 5)]
-        rows.append((f"MJ::JOB::reroll::0::{h}::SOLO", "🔄", ""))
-        rows += [(f"MJ::JOB::variation::{n}::{h}", "", f"V{n}") for n in range(1, 5)]
-    elif task.kind == "upscale":
-        rows = _upscale_rows(h)
-    elif task.kind == "describe":
-        rows = [(f"MJ::Job::PicReader::{n}", "", str(n)) for n in range(1, 5)]
-        rows.append(("MJ::Picread::Retry", "🔄", ""))
-    elif task.kind == "shorten":
-        rows = [(f"MJ::Job::PromptAnalyzer::{n}", "", str(n)) for n in range(1, len(task.offers) + 1)]
-    elif task.kind == "video" and task.action == "VIDEO":
-        rows = [row for n in range(1, task.videos + 1) for row in (
-            (f"MJ::JOB::video_virtual_upscale::{n}::{h}", "", f"U{n}"),
-            (f"MJ::JOB::animate_high_extend::{n}::{h}::SOLO", "", f"Extend High {n}"),
-            (f"MJ::JOB::animate_low_extend::{n}::{h}::SOLO", "", f"Extend Low {n}"))]
-    else:
-        rows = []
-    return [{"customId": c, "emoji": e, "label": label, "type": 2, "style": 2} for c, e, label in rows]
-
-
-def _upscale_rows(h: str) -> list[tuple[str, str, str]]:
-    return [
-        (f"MJ::JOB::upsample_v6r1_2x_subtle::1::{h}::SOLO", "", "Upscale (Subtle)"),
-        (f"MJ::JOB::upsample_v6r1_2x_creative::1::{h}::SOLO", "", "Upscale (Creative)"),
-        (f"MJ::JOB::low_variation::1::{h}::SOLO", "🪄", "Vary (Subtle)"),
-        (f"MJ::JOB::high_variation::1::{h}::SOLO", "🪄", "Vary (Strong)"),
-        (f"MJ::Inpaint::1::{h}::SOLO", "🖌️", "Vary (Region)"),
-        (f"MJ::Outpaint::50::1::{h}::SOLO", "🔍", "Zoom Out 2x"),
-        (f"MJ::Outpaint::75::1::{h}::SOLO", "🔍", "Zoom Out 1.5x"),
-        (f"MJ::CustomZoom::{h}", "🔍", "Custom Zoom"),
-        (f"MJ::JOB::pan_left::1::{h}::SOLO", "⬅️", ""),
-        (f"MJ::JOB::pan_right::1::{h}::SOLO", "➡️", ""),
-        (f"MJ::JOB::pan_up::1::{h}::SOLO", "⬆️", ""),
-        (f"MJ::JOB::pan_down::1::{h}::SOLO", "⬇️", ""),
-        (f"MJ::JOB::animate_high::1::{h}::SOLO", "🎞️", "Animate (High motion)"),
-        (f"MJ::JOB::animate_low::1::{h}::SOLO", "🎞️", "Animate (Low motion)"),
-    ]
-
-
-def _plan(custom_id: str) -> tuple[str, str, bool, bool]:
-    """(task action, result kind, always needs a modal, goes through a modal with remix) of a button."""
-    parts = custom_id.split("::")
-    token = parts[2] if len(parts) > 2 and parts[1] in ("JOB", "Job") else parts[1] if len(parts) > 1 else ""
-    remixable = token in ("variation", "low_variation", "high_variation", "reroll") or token.startswith(
-        ("pan_", "animate_"))
-    plans = {"upsample": ("UPSCALE", "upscale"), "variation": ("VARIATION", "grid"),
-             "low_variation": ("VARIATION", "grid"), "high_variation": ("VARIATION", "grid"),
-             "reroll": ("REROLL", "grid"), "Outpaint": ("ZOOM", "grid"), "CustomZoom": ("ZOOM", "grid"),
-             "Inpaint": ("INPAINT", "grid"), "PicReader": ("IMAGINE", "grid"), "Picread": ("DESCRIBE", "describe"),
-             "PromptAnalyzer": ("IMAGINE", "grid"), "video_virtual_upscale": ("VIDEO", "video")}
-    action, kind = plans.get(token, ("ACTION", "grid"))
-    if token.startswith("upsample_"):
-        action, kind = "UPSCALE_HD", "upscale"
-    elif token.startswith("pan_"):
-        action, kind = "PAN", "grid"
-    elif token.startswith("animate_"):
-        action, kind = "VIDEO", "video"
-    return action, kind, token in ("Inpaint", "CustomZoom"), remixable
-
-
-def _action_label(custom_id: str) -> str:
-    """How the task description names the button: U2, V3, R, or its action token."""
-    parts = custom_id.split("::")
-    token = parts[2] if len(parts) > 3 and parts[1] in ("JOB", "Job") else parts[1] if len(parts) > 1 else custom_id
-    if token == "upsample":
-        return f"U{parts[3]}"
-    if token == "variation":
-        return f"V{parts[3]}"
-    return "R" if token == "reroll" else token
+    """The buttons of a finished task (spec §6.3)."""
+    return sim.buttons(task.kind, _hash(task.id), videos=task.videos, offers=len(task.offers))
 
 
 def _hash(task_id: str) -> str:
@@ -966,26 +726,6 @@ def _snowflake(task_id: str, salt: int) -> str:
 # --- request helpers ---------------------------------------------------------------------------------------
 
 _INVALID = object()
-
-
-def _split_path(path: str) -> tuple[str, str, str | None]:
-    """``[/<channel>][/<mode>]/mj/<endpoint>`` → (channel prefix, mode prefix, endpoint or None)."""
-    segments = path.strip("/").split("/")
-    if "mj" not in segments[:3]:
-        return "", "", None
-    at = segments.index("mj")
-    head = segments[:at]
-    mode = head.pop() if head and head[-1] in MODES else ""
-    if len(head) > 1 or any(not s for s in segments[at + 1:]):
-        return "", "", None
-    return (head[0] if head else ""), mode, "/".join(segments[at + 1:])
-
-
-def _endpoint_pattern(endpoint: str) -> str:
-    parts = endpoint.split("/")
-    if len(parts) == 3 and parts[0] == "task":
-        parts[1] = "{id}"
-    return "/".join(parts)
 
 
 def _body(recorded: MjRequest) -> Any:
@@ -1014,13 +754,6 @@ def _multipart(recorded: MjRequest) -> dict[str, bytes]:
     return fields
 
 
-def _prompt(body: Mapping[str, Any]) -> str:
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise _Refused(4, "prompt不能为空")
-    return prompt.strip()
-
-
 def _refuse_unless_accepted(behavior: Behavior, prompt_en: str) -> None:
     """Raise the proxy's answer when the behaviour's ``submit_code`` refuses the submit (spec §2)."""
     code = behavior.submit_code
@@ -1031,8 +764,8 @@ def _refuse_unless_accepted(behavior: Behavior, prompt_en: str) -> None:
         properties = {"promptEn": prompt_en, "bannedWord": "banned"}
     if behavior.echoed:
         properties = dict.fromkeys(("promptEn", "bannedWord", "finalPrompt", "discordInstanceId"), behavior.echoed)
-        raise _Refused(code, behavior.echoed, properties=properties)
-    raise _Refused(code, REFUSALS.get(code, "参数错误"), properties=properties)
+        raise sim.Refusal(code, behavior.echoed, properties=properties)
+    raise sim.Refusal(code, sim.REFUSALS.get(code, sim.BAD_PARAMETER), properties=properties)
 
 
 def _marked(behavior: Behavior, prompt: str) -> Behavior:
@@ -1044,26 +777,6 @@ def _marked(behavior: Behavior, prompt: str) -> Behavior:
     return behavior
 
 
-def _data_uris(body: Mapping[str, Any], many: str, one: str) -> list[tuple[str, bytes]]:
-    images = body.get(many) or []
-    if not isinstance(images, list):
-        raise _Refused(4, BAD_BASE64)
-    if body.get(one):
-        images = [*images, body[one]]
-    return [_data_uri(image) for image in images]
-
-
-def _data_uri(value: Any) -> tuple[str, bytes]:
-    """(MIME type, bytes) of ``data:<mime>;base64,<b64>``; anything else is the proxy's code 4."""
-    if not isinstance(value, str) or not value.startswith("data:") or ";base64," not in value:
-        raise _Refused(4, BAD_BASE64)
-    mime, _, data = value[5:].partition(";base64,")
-    try:
-        return mime or "image/png", base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise _Refused(4, BAD_BASE64) from None
-
-
 def _suffix(mime: str) -> str:
     return {"image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}.get(mime, "png")
 
@@ -1071,18 +784,8 @@ def _suffix(mime: str) -> str:
 # --- responses ----------------------------------------------------------------------------------------------
 
 
-def _submit_result(code: int, description: str, result: Any, properties: dict[str, Any] | None = None,
-                   http_status: int = 200) -> web.Response:
-    """The SubmitResultVO (spec §2)."""
-    return _json(http_status, {"code": code, "description": description, "result": result,
-                               "properties": properties or {}})
-
-
 def _spring_error(status: int, path: str) -> web.Response:
-    """What Spring Boot answers for an unhandled status: its error JSON."""
-    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-    return _json(status, {"timestamp": stamp, "status": status, "error": HTTP_REASONS.get(status, "Error"),
-                          "path": path})
+    return _json(status, sim.spring_error(status, path, time.time()))
 
 
 def _raw(status: int, body: str) -> web.Response:

@@ -43,14 +43,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import dataclasses
 import hashlib
 import itertools
 import re
-import threading
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -58,7 +55,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.streams import StreamReader
 
-from tests.fakes.fake_server import LoopbackServer, echo_text
+from tests.fakes.fake_server import BehaviorBase, FakeServer, RecordedRequest, echo_text
 from tests.fakes.png import make_png
 from tests.fakes.vectors import fake_vector, to_base64
 
@@ -70,7 +67,7 @@ MODELS = ("gpt-4o", "gpt-4o-mini")
 
 
 @dataclass(frozen=True, slots=True)
-class Behavior:
+class Behavior(BehaviorBase):
     """What the fake does with one chat request."""
 
     status: int = 200  # >= 400: answer with this status and an OpenAI error body
@@ -122,26 +119,6 @@ class Behavior:
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
         }
 
-    def replace(self, **changes: Any) -> Behavior:
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def from_mapping(cls, base: Behavior, raw: Mapping[str, Any]) -> Behavior:
-        names = {f.name for f in fields(cls)}
-        changes: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in names}
-        return dataclasses.replace(base, **changes)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    method: str
-    path: str
-    prefix: str
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
 
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "invalid_request_error",
@@ -475,54 +452,26 @@ class StreamWriter:
         return frames
 
 
-class FakeOpenAI(LoopbackServer):
+class FakeOpenAI(FakeServer[Behavior]):
     """The fake upstream. ``start()`` serves it from a background thread with its own event loop."""
 
     name = "fake-openai"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port)
-        self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._behaviors: dict[str, Behavior] = {}
-        self._scripts: dict[str, deque[Behavior]] = {}
         self._forms: list[ImageForm] = []
         self._files: dict[str, bytes] = {}  # served at /files/{name}; kept across reset(), like real URLs
         self._file_ids = itertools.count(1)
-        self.active_streams = 0
-        self.finished_streams = 0
+
+    def default_behavior(self) -> Behavior:
+        return Behavior()
 
     # --- control (from the test's thread) --------------------------------------------------------
 
-    def channel_url(self, prefix: str) -> str:
-        return f"{self.url}/{prefix}"
-
-    def set(self, prefix: str = "", behavior: Behavior | None = None, **changes: Any) -> Behavior:
-        """Set what requests under ``prefix`` get; ``changes`` apply over ``behavior`` (or the default)."""
-        chosen = (behavior or Behavior()).replace(**changes)
-        with self._lock:
-            self._behaviors[prefix] = chosen
-        return chosen
-
-    def script(self, prefix: str, *behaviors: Behavior) -> None:
-        """Queue behaviours for the next requests under ``prefix``, one each, before the set one."""
-        with self._lock:
-            self._scripts.setdefault(prefix, deque()).extend(behaviors)
-
     def reset(self) -> None:
+        super().reset()
         with self._lock:
-            self._requests.clear()
             self._forms.clear()
-            self._behaviors.clear()
-            self._scripts.clear()
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def requests_for(self, prefix: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.prefix == prefix]
 
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
@@ -556,8 +505,8 @@ class FakeOpenAI(LoopbackServer):
             self._files.clear()
 
     def clear_requests(self) -> None:
+        super().clear_requests()
         with self._lock:
-            self._requests.clear()
             self._forms.clear()
 
     # --- serving ---------------------------------------------------------------------------------
@@ -579,84 +528,46 @@ class FakeOpenAI(LoopbackServer):
 
     # --- handlers (on the fake's loop) -----------------------------------------------------------
 
-    async def _record(self, request: web.Request) -> RecordedRequest:
-        body = await request.read()
-        prefix = request.match_info.get("prefix", "")
-        recorded = RecordedRequest(request.method, request.path, prefix,
-                                   {k.lower(): v for k, v in request.headers.items()}, body)
-        with self._lock:
-            self._requests.append(recorded)
-        return recorded
-
-    def _behavior_for(self, prefix: str, body: Any) -> Behavior:
-        with self._lock:
-            queue = self._scripts.get(prefix)
-            behavior = queue.popleft() if queue else self._behaviors.get(prefix, Behavior())
-        marker = body.get("x_fake") if isinstance(body, dict) else None
-        if isinstance(marker, dict):
-            behavior = Behavior.from_mapping(behavior, marker)
-        return behavior
-
-    async def _models(self, request: web.Request) -> web.StreamResponse:
-        await self._record(request)
-        data = [{"id": m, "object": "model", "created": 1721172741, "owned_by": "system"} for m in MODELS]
-        return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type="application/json")
-
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self._record(request)
+    async def _json_call(self, request: web.Request) -> tuple[Any, Behavior]:
+        """Record a JSON request, choose its behaviour (echoing when asked) and wait its delay; the body is
+        None when it is not JSON."""
+        recorded = await self.record(request)
         try:
             body = recorded.json()
         except orjson.JSONDecodeError:
             body = None
-        behavior = _echoed(self._behavior_for(recorded.prefix, body), request)
-        if behavior.delay_s:
-            await asyncio.sleep(behavior.delay_s)
+        behavior = _echoed(self.behavior_for(recorded.prefix, body), request)
+        await self.pause(behavior.delay_s)
+        return body, behavior
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        await self.record(request)
+        data = [{"id": m, "object": "model", "created": 1721172741, "owned_by": "system"} for m in MODELS]
+        return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type="application/json")
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body, behavior = await self._json_call(request)
         headers = {"x-request-id": "req_upstream_fake", "openai-version": "2020-10-01",
                    "openai-processing-ms": "12"}
         if not isinstance(body, dict):
             bad = Behavior(status=400, error_message="We could not parse the JSON body of your request.")
             return web.Response(status=400, body=error_payload(bad), content_type="application/json", headers=headers)
-        if behavior.status >= 400:
-            return web.Response(status=behavior.answer_status or behavior.status, body=error_payload(behavior),
-                                content_type="application/json", headers=headers)
-        if body.get("stream") is True and behavior.raw_events is not None:
+        if behavior.status < 400 and body.get("stream") is True and behavior.raw_events is not None:
             return await self._raw_stream(request, behavior, headers)
-        if body.get("stream") is True:
+        if behavior.status < 400 and body.get("stream") is True:
             return await self._stream(request, body, behavior, headers)
-        if behavior.raw_body is not None:
-            return web.Response(body=behavior.raw_body.encode(), content_type="application/json", headers=headers)
-        return web.Response(body=orjson.dumps(completion_body(body, behavior)), content_type="application/json",
-                            headers=headers)
+        return _answer(behavior, headers, lambda: completion_body(body, behavior))
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self._record(request)
-        try:
-            body = recorded.json()
-        except orjson.JSONDecodeError:
-            body = None
-        behavior = _echoed(self._behavior_for(recorded.prefix, body), request)
-        if behavior.delay_s:
-            await asyncio.sleep(behavior.delay_s)
+        body, behavior = await self._json_call(request)
         headers = {"x-request-id": "req_upstream_fake", "openai-version": "2020-10-01"}
         if not isinstance(body, dict) or body.get("input") is None:
             bad = Behavior(status=400, error_message="'input' is a required property", error_param="input")
             return web.Response(status=400, body=error_payload(bad), content_type="application/json", headers=headers)
-        if behavior.status >= 400:
-            return web.Response(status=behavior.answer_status or behavior.status, body=error_payload(behavior),
-                                content_type="application/json", headers=headers)
-        if behavior.raw_body is not None:
-            return web.Response(body=behavior.raw_body.encode(), content_type="application/json", headers=headers)
-        return web.Response(body=orjson.dumps(embeddings_body(body, behavior)), content_type="application/json",
-                            headers=headers)
+        return _answer(behavior, headers, lambda: embeddings_body(body, behavior))
 
     async def _image_generations(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self._record(request)
-        try:
-            body = recorded.json()
-        except orjson.JSONDecodeError:
-            body = None
-        behavior = _echoed(self._behavior_for(recorded.prefix, body), request)
-        await asyncio.sleep(behavior.delay_s)
+        body, behavior = await self._json_call(request)
         if not isinstance(body, dict):
             bad = Behavior(status=400, error_message="We could not parse the JSON body of your request.")
             return _json_response(400, error_payload(bad))
@@ -664,7 +575,7 @@ class FakeOpenAI(LoopbackServer):
 
     async def _image_form(self, request: web.Request) -> web.StreamResponse:
         """Edits and variations: multipart/form-data, parsed from the recorded body."""
-        recorded = await self._record(request)
+        recorded = await self.record(request)
         endpoint = request.path.rpartition("/")[2]
         content_type = request.headers.get("Content-Type", "")
         multipart = content_type.lower().startswith("multipart/form-data")
@@ -676,8 +587,8 @@ class FakeOpenAI(LoopbackServer):
             with self._lock:
                 self._forms.append(form)
         marker = _loads_marker(form.fields.get("x_fake")) if form is not None else None
-        behavior = _echoed(self._behavior_for(recorded.prefix, {"x_fake": marker}), request)
-        await asyncio.sleep(behavior.delay_s)
+        behavior = _echoed(self.behavior_for(recorded.prefix, {"x_fake": marker}), request)
+        await self.pause(behavior.delay_s)
         if form is None:
             message = ("We could not parse the multipart/form-data body of your request." if multipart else
                        f"Invalid Content-Type header ({content_type or 'none'}), expected multipart/form-data.")
@@ -707,7 +618,7 @@ class FakeOpenAI(LoopbackServer):
         return f"{self.url}/files/{name}"
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
-        await self._record(request)
+        await self.record(request)
         with self._lock:
             png = self._files.get(request.match_info["name"])
         if png is None:
@@ -727,17 +638,17 @@ class FakeOpenAI(LoopbackServer):
             await response.write(writer.opening())
             for i, piece in enumerate(writer.pieces()):
                 if behavior.cut_after is not None and i >= behavior.cut_after:
-                    return await self._cut(request, response, behavior)
+                    return await self.cut(request, response, behavior.cut_mode)
                 if behavior.error_event_after is not None and i >= behavior.error_event_after:
                     await response.write(b"data: " + error_payload(behavior) + b"\n\n")
                     await response.write_eof()
                     return response
                 if behavior.malformed_after is not None and i == behavior.malformed_after:
                     await response.write(b'data: {"id": "chatcmpl-broken", "choices": [\n\n')
-                await self._pause(behavior)
+                await self.pause(behavior.chunk_delay_s)
                 await response.write(piece)
             for frame in writer.closing():
-                await self._pause(behavior)
+                await self.pause(behavior.chunk_delay_s)
                 await response.write(frame)
             await response.write_eof()
             self.finished_streams += 1
@@ -754,24 +665,9 @@ class FakeOpenAI(LoopbackServer):
         await response.prepare(request)
         with contextlib.suppress(ConnectionError):
             for event in behavior.raw_events or ():
-                await self._pause(behavior)
+                await self.pause(behavior.chunk_delay_s)
                 await response.write(event.encode())
             await response.write_eof()
-        return response
-
-    @staticmethod
-    async def _pause(behavior: Behavior) -> None:
-        if behavior.chunk_delay_s:
-            await asyncio.sleep(behavior.chunk_delay_s)
-
-    @staticmethod
-    async def _cut(request: web.Request, response: web.StreamResponse, behavior: Behavior) -> web.StreamResponse:
-        if behavior.cut_mode == "eof":
-            await response.write_eof()
-            return response
-        transport = request.transport
-        if transport is not None:
-            transport.abort()  # no terminating chunk: the reader sees an incomplete body
         return response
 
 
@@ -784,6 +680,15 @@ def _echoed(behavior: Behavior, request: web.Request) -> Behavior:
 
 
 _HEADERS = {"x-request-id": "req_upstream_fake", "openai-version": "2020-10-01", "openai-processing-ms": "12"}
+
+
+def _answer(behavior: Behavior, headers: dict[str, str], make: Callable[[], dict[str, Any]]) -> web.Response:
+    """A JSON call's answer: the behaviour's error, its raw body, or ``make()``."""
+    if behavior.status >= 400:
+        return web.Response(status=behavior.answer_status or behavior.status, body=error_payload(behavior),
+                            content_type="application/json", headers=headers)
+    body = behavior.raw_body.encode() if behavior.raw_body is not None else orjson.dumps(make())
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 def _json_response(status: int, body: bytes) -> web.Response:
