@@ -33,6 +33,11 @@ form field holds the JSON marker) answer ``{"created", "data": [...]}`` with ``n
 so a test can check which fields and files arrived, byte for byte. ``status``, ``delay_s``, ``omit_usage``
 and ``raw_body`` apply.
 
+Azure OpenAI's paths are served too (``/{prefix}/openai/deployments/{deployment}/chat/completions``,
+``/embeddings``, ``/images/generations``, ``/images/edits``), by the same handlers: the deployment and the
+``api-version`` query are in the recorded request. Without ``api-version`` Azure answers 404, without an
+``api-key`` header 401, and so does this fake.
+
 Run as a script to get a standalone server::
 
     python -m tests.fakes.openai_upstream --port 8001
@@ -46,7 +51,7 @@ import contextlib
 import hashlib
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -480,8 +485,9 @@ class FakeOpenAI(FakeServer[Behavior]):
         return [r for r in self.requests if r.path.endswith("/embeddings")]
 
     def image_requests(self, endpoint: str | None = None) -> list[RecordedRequest]:
-        """Requests to ``/v1/images/{endpoint}`` (any of generations, edits, variations when None)."""
-        endings = tuple(f"/v1/images/{e}" for e in (IMAGE_ENDPOINTS if endpoint is None else (endpoint,)))
+        """Requests to ``/v1/images/{endpoint}`` or Azure's ``.../images/{endpoint}`` (any of generations,
+        edits, variations when None)."""
+        endings = tuple(f"/images/{e}" for e in (IMAGE_ENDPOINTS if endpoint is None else (endpoint,)))
         return [r for r in self.requests if r.method == "POST" and r.path.endswith(endings)]
 
     def image_forms(self, endpoint: str | None = None) -> list[ImageForm]:
@@ -524,7 +530,20 @@ class FakeOpenAI(FakeServer[Behavior]):
             app.router.add_post(root + "/v1/images/edits", self._image_form)
             app.router.add_post(root + "/v1/images/variations", self._image_form)
         app.router.add_get("/files/{name}", self._file)
+        self._add_azure_routes(app)
         return app
+
+    def _add_azure_routes(self, app: web.Application) -> None:
+        """Azure OpenAI's deployment paths (``/openai/deployments/{deployment}/<operation>``), served by
+        the same handlers; the deployment is recorded in the path. As Azure does, a call without
+        ``api-version`` is 404 and one without an ``api-key`` header is 401, so a channel that sent
+        OpenAI's URL or header would not get an answer."""
+        operations = {"chat/completions": self._chat, "embeddings": self._embeddings,
+                      "images/generations": self._image_generations, "images/edits": self._image_form}
+        for root in ("", "/{prefix}"):
+            for operation, handler in operations.items():
+                app.router.add_post(f"{root}/openai/deployments/{{deployment}}/{operation}",
+                                    _azure_checked(self, handler))
 
     # --- handlers (on the fake's loop) -----------------------------------------------------------
 
@@ -669,6 +688,25 @@ class FakeOpenAI(FakeServer[Behavior]):
                 await response.write(event.encode())
             await response.write_eof()
         return response
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _azure_checked(fake: FakeOpenAI, handler: Handler) -> Handler:
+    """``handler`` behind Azure's own refusals (recorded, so a test sees what was sent)."""
+    async def checked(request: web.Request) -> web.StreamResponse:
+        if "api-version" not in request.query:
+            await fake.record(request)
+            return _json_response(404, orjson.dumps({"error": {"code": "404", "message": "Resource not found"}}))
+        if not request.headers.get("api-key"):
+            await fake.record(request)
+            return _json_response(401, orjson.dumps({"error": {"code": "401", "message": (
+                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+                "valid key for an active subscription and use a correct regional API endpoint for your "
+                "resource.")}}))
+        return await handler(request)
+    return checked
 
 
 def _echoed(behavior: Behavior, request: web.Request) -> Behavior:
