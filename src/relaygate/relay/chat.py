@@ -16,7 +16,6 @@ import orjson
 from relaygate.core.chat import ChatRequest
 from relaygate.core.media import inline_media
 from relaygate.dialects.base import Dialect
-from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.registry import dialect
 from relaygate.errors import ModelNotFound
 from relaygate.providers.registry import provider_for
@@ -58,7 +57,7 @@ class ChatRelay:
         if not snapshot.router.serves(call.model):
             raise ModelNotFound(f"The model '{call.model}' does not exist or you do not have access to it.",
                                 param="model")
-        output_cap = OPENAI.max_output_tokens(call.body, self._services.settings.reserve_output_tokens)
+        output_cap = dialect(call.dialect).max_output_tokens(call.body, self._services.settings.reserve_output_tokens)
         price_and_reserve(self._services, call, input_tokens=len(raw) // 4, output_tokens=output_cap)
         return await settled(self._meter, call, self._try_candidates(call, raw))
 
