@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relaygate.core.stream import StreamFrameTooLarge
+
 
 @dataclass(slots=True)
 class SSEEvent:
@@ -20,7 +22,7 @@ class SSEEvent:
         return self.raw + b"\n\n"
 
 
-class SSEEventTooLarge(ValueError):
+class SSEEventTooLarge(StreamFrameTooLarge):
     """An upstream event grew past ``MAX_EVENT_BYTES`` without ending: the stream is treated as broken."""
 
 

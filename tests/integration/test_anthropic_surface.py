@@ -23,6 +23,7 @@ from tests.helpers.gateway import Gateway
 KEY = "sk-anthropic-surface-0001"
 LIMITED = "sk-anthropic-limited-0001"  # may use the Claude model only
 TINY = "sk-anthropic-tiny-quota-1"  # far too little quota for any call
+CAPPED = "sk-anthropic-capped-key-1"  # $0.005: 16 output tokens of Claude fit, 4096 do not
 CLAUDE = "claude-sonnet-4-20250514"
 VERSION = {"anthropic-version": "2023-06-01"}
 HELLO: list[Any] = [{"role": "user", "content": "Say bonjour"}]
@@ -41,7 +42,8 @@ def gateway(module_gateway_factory: type[Gateway], fake_upstream: FakeOpenAI, fa
         "prices": {CLAUDE: {"input": 3, "output": 15}, "gpt-4o": {"input": 2.5, "output": 10}},
         "keys": [{"name": "main", "key": KEY, "quota_usd": 10},
                  {"name": "limited", "key": LIMITED, "models": [CLAUDE]},
-                 {"name": "tiny", "key": TINY, "quota_usd": "0.00001"}],
+                 {"name": "tiny", "key": TINY, "quota_usd": "0.00001"},
+                 {"name": "capped", "key": CAPPED, "quota_usd": "0.005"}],
     }
     return module_gateway_factory(Path(tmp_path_factory.mktemp("anthropic-surface")), config).start()
 
@@ -229,6 +231,13 @@ def test_a_key_without_quota_left_is_429(gateway: Gateway, anthropic_fake: FakeA
     assert anthropic_fake.requests == []
     assert db.usage_rows(rid) == []
     assert db.key_used("tiny") == 0
+
+
+def test_the_reservation_follows_the_clients_max_tokens(http: httpx.Client) -> None:
+    small = _post(http, {"model": CLAUDE, "max_tokens": 16, "messages": HELLO}, key=CAPPED)
+    assert small.status_code == 200, small.text
+    large = _post(http, {"model": CLAUDE, "max_tokens": 4096, "messages": HELLO}, key=CAPPED)
+    assert_anthropic_error(large, 429, "billing_error", "insufficient_quota")
 
 
 def test_a_model_the_key_may_not_use_is_refused(gateway: Gateway, fake: FakeOpenAI) -> None:

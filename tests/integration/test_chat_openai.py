@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import orjson
 import pytest
@@ -36,6 +37,7 @@ FULL = "sk-chat-full-key-0001"
 LIMITED = "sk-chat-limited-key-01"
 UNLIMITED = "sk-chat-unlimited-key-1"
 DASH = "sk-chat-dashboard-key-1"
+CAPPED = "sk-chat-capped-quota-01"  # $0.005: a gpt-4o call's 16 output tokens fit, the default 1024 do not
 
 GPT4O = ("2.5", "10")  # USD per 1M input / output tokens, as configured below
 VISION = ("10", "30")
@@ -72,6 +74,7 @@ def gateway(module_gateway_factory: type[Gateway], fake_upstream: FakeOpenAI,
             {"name": "limited", "key": LIMITED, "models": ["gpt-4o-mini"]},
             {"name": "unlimited", "key": UNLIMITED},
             {"name": "dash", "key": DASH, "quota_usd": "12.5"},
+            {"name": "capped", "key": CAPPED, "quota_usd": "0.005"},
         ],
     }
     return module_gateway_factory(Path(tmp_path_factory.mktemp("chat")), config).start()
@@ -483,3 +486,16 @@ def test_the_upstream_key_and_address_never_reach_the_log(gateway: Gateway, fake
     with sdk(gateway, FULL) as client:
         client.chat.completions.create(model="gpt-4o", messages=HELLO)
     assert_no_secrets(gateway.logs(), fake.url, f"127.0.0.1:{fake.port}")
+
+
+def test_the_reservation_follows_the_clients_output_cap(gateway: Gateway) -> None:
+    """``max_tokens`` and ``max_completion_tokens`` size the reservation; without either, the default 1024
+    output tokens do not fit this key's quota, and a large cap does not either."""
+    with raw(gateway, CAPPED) as http:
+        def call(**cap: int) -> httpx.Response:
+            return http.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": HELLO, **cap})
+
+        assert call(max_tokens=16).status_code == 200
+        assert call(max_completion_tokens=16, max_tokens=4096).status_code == 200
+        for refused in (call(), call(max_tokens=4096), call(max_completion_tokens=4096, max_tokens=16)):
+            assert_openai_error(refused, 429, "insufficient_quota")

@@ -27,6 +27,7 @@ from tests.helpers.gateway import Gateway
 KEY = "sk-gemini-surface-key-01"
 LIMITED = "sk-gemini-limited-key-01"  # may use gemini-2.5-flash only
 TINY = "sk-gemini-tiny-quota-001"
+CAPPED = "sk-gemini-capped-quota-1"  # $0.001: 16 output tokens of Flash fit, the default 1024 do not
 FLASH = "gemini-2.5-flash"
 PRICES = {FLASH: ("0.3", "2.5"), "gpt-4o": ("2.5", "10"), "claude-sonnet-4-20250514": ("3", "15")}
 CHANNELS = {FLASH: "gm", "gpt-4o": "oa", "claude-sonnet-4-20250514": "an"}
@@ -48,7 +49,8 @@ def gateway(module_gateway_factory: type[Gateway], fake_upstream: FakeOpenAI, fa
         "prices": {model: {"input": float(i), "output": float(o)} for model, (i, o) in PRICES.items()},
         "keys": [{"name": "main", "key": KEY, "quota_usd": 10},
                  {"name": "limited", "key": LIMITED, "models": [FLASH]},
-                 {"name": "tiny", "key": TINY, "quota_usd": "0.000001"}],
+                 {"name": "tiny", "key": TINY, "quota_usd": "0.000001"},
+                 {"name": "capped", "key": CAPPED, "quota_usd": "0.001"}],
     }
     return module_gateway_factory(Path(tmp_path_factory.mktemp("gemini-surface")), config).start()
 
@@ -316,6 +318,19 @@ def test_a_bad_or_missing_key_is_refused_in_googles_shape(http: httpx.Client, ge
     error = assert_google_error(response, 401, "UNAUTHENTICATED", reason)
     assert "wrong" not in error["message"]
     assert gemini_fake.requests == []
+
+
+def test_the_reservation_follows_the_clients_max_output_tokens(http: httpx.Client) -> None:
+    """``generationConfig.maxOutputTokens`` (either spelling) sizes the reservation, not OpenAI's fields."""
+    def call(config: dict[str, Any]) -> httpx.Response:
+        return http.post(f"/v1beta/models/{FLASH}:generateContent", json={**HELLO, **config},
+                         headers={"x-goog-api-key": CAPPED})
+
+    assert call({"generationConfig": {"maxOutputTokens": 16}}).status_code == 200
+    assert call({"generation_config": {"max_output_tokens": 16}}).status_code == 200
+    for refused in (call({}), call({"generationConfig": {"maxOutputTokens": 4096}}),
+                    call({"generationConfig": {"maxOutputTokens": 16, "candidateCount": 100}})):
+        assert_google_error(refused, 429, "RESOURCE_EXHAUSTED", "insufficient_quota")
 
 
 def test_sdk_errors_and_quota(gateway: Gateway, gemini_fake: FakeGemini, db: GatewayDB) -> None:

@@ -1,5 +1,5 @@
-"""relay.chat's pure parts: the documented edits of the upstream body, the reservation size, the
-generated text of a non-stream answer, and the scrubbing of upstream error messages."""
+"""The OpenAI chat dialect's pure parts the relay uses: the documented edits of the upstream body, the
+reservation size, the generated text of a non-stream answer, and the scrubbing of upstream error messages."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import Any
 import orjson
 import pytest
 
+from relaygate.dialects.openai.adapter import max_output_tokens as _max_output_tokens
 from relaygate.dialects.openai.adapter import passthrough_body
 from relaygate.dialects.openai.adapter import text_of as _completion_text
+from relaygate.dialects.openai.adapter import wants_usage as _wants_usage
 from relaygate.dialects.openai.errors import error_body, parse_upstream_error, stream_error_frame
 from relaygate.errors import InvalidRequest, UpstreamError, scrub
-from relaygate.relay.chat import _max_output_tokens, _wants_usage
 from relaygate.scrub import NO_CHANNEL
 
 

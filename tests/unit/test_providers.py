@@ -14,7 +14,16 @@ from relaygate.providers.base import UpstreamRequest
 from relaygate.providers.gemini import GeminiProvider, model_segment
 from relaygate.providers.mock import MockProvider
 from relaygate.providers.openai import OpenAIProvider
-from relaygate.providers.registry import chat_kinds, is_task_kind, known_kinds, options_problem, provider_for
+from relaygate.providers.registry import (
+    chat_images_provider_for,
+    chat_kinds,
+    images_provider_for,
+    is_task_kind,
+    known_kinds,
+    makes_images,
+    options_problem,
+    provider_for,
+)
 from relaygate.relay.upstream import HttpTransport, create_session
 from relaygate.routing.records import ChannelRecord
 from tests.fakes.anthropic_upstream import FakeAnthropic
@@ -270,3 +279,14 @@ def test_midjourney_options_are_checked() -> None:
         "unknown option of midjourney channels 'forward_mod' (did you mean 'forward_mode'?); "
         "expected one of: forward_mode, callbacks, image_proxy, mock")
     assert options_problem("midjourney", {"image_proxy": "yes"}) == "image_proxy must be true or false"
+
+
+def test_each_kind_declares_its_images_ability_and_lacks_the_other() -> None:
+    """An absent ability is absent (no stub that raises): Gemini makes images only through image-output
+    chat models, OpenAI, Azure and the mock only through OpenAI's images API, Anthropic not at all."""
+    assert images_provider_for("gemini") is None and not hasattr(provider_for("gemini"), "images_request")
+    assert chat_images_provider_for("gemini") is provider_for("gemini")
+    for kind in ("openai", "azure", "mock"):
+        assert images_provider_for(kind) is provider_for(kind) and chat_images_provider_for(kind) is None
+    assert not makes_images("anthropic") and not makes_images("midjourney")
+    assert all(makes_images(kind) for kind in ("openai", "azure", "mock", "gemini"))

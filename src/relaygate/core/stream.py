@@ -106,6 +106,11 @@ StreamEvent: TypeAlias = (
     | BlockStop | Finish | StreamError
 )
 
+class StreamFrameTooLarge(ValueError):
+    """An upstream stream event grew past its framing's bound without ending: the stream is broken.
+    Each framing raises its own subclass (``sse.SSEEventTooLarge``); the relay names only this one."""
+
+
 WireEvent: TypeAlias = tuple[str | None, dict[str, Any]]
 """An outbound event: the SSE ``event:`` name (None for data-only dialects) and its JSON payload.
 SSE bytes are made at the edge, not here."""

@@ -1,8 +1,8 @@
-"""What the relay needs from a wire dialect, in one small shape.
+"""What the relay needs from a wire dialect, in one typed shape.
 
-A ``Dialect`` bundles a format's pure converters (to and from the neutral ``core`` model), its stream
-framing, its passthrough tap and its error rendering, so that ``relay/`` works with any pair of client
-and upstream formats without naming either.
+A ``Dialect`` is a format's pure converters (to and from the neutral ``core`` model), its stream
+framing in both directions, its passthrough tap and its error rendering, so that ``relay/`` works with
+any pair of client and upstream formats without naming either, or any wire framing.
 """
 
 from __future__ import annotations
@@ -73,28 +73,129 @@ class PassthroughTap(Protocol):
     def final_frame(self) -> bytes: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    name: str
-    request_to_core: Callable[[dict[str, Any], str, bool], ChatRequest]  # body, model, stream
-    request_from_core: Callable[[ChatRequest], dict[str, Any]]
-    response_to_core: Callable[[dict[str, Any]], ChatResponse]
-    response_from_core: Callable[[ChatResponse, str], dict[str, Any]]  # response, client's model name
-    stream_decoder: Callable[[], StreamDecoder]
-    stream_encoder: Callable[[str, bool], StreamEncoder]  # client's model name, include usage
-    sse_framing: Callable[[], Framing]
-    passthrough_tap: Callable[[bool, Scrubber, str], PassthroughTap]
-    # ^ client wants usage, the channel's scrubber, the client's model name (for the offline count)
-    passthrough_body: Callable[[dict[str, Any], bytes, str, bool, bool], bytes]
-    # ^ body, raw bytes, upstream model, stream, client wants usage → the bytes to send upstream
-    usage_of: Callable[[Any], Usage | None]  # a parsed non-stream response
-    text_of: Callable[[Any], str]  # a parsed non-stream response's generated text
-    upstream_done: Callable[[str | None, bytes], bool]  # an upstream SSE event that ends the stream
-    urls_to_fetch: Callable[[ChatRequest], list[str]]  # media the upstream cannot read by URL
-    parse_upstream_error: Callable[[int, bytes, Scrubber], UpstreamRejected]  # status, body, the channel's scrubber
-    error_status: Callable[[Any], int | None]  # the status of an error answered with HTTP 200, else None
-    error_body: Callable[[GatewayError, str], tuple[int, bytes]]  # error, request id → status, body
-    stream_error_frame: Callable[[GatewayError, str], bytes]
+class StreamReader(Protocol):
+    """An upstream stream of one dialect, bytes in, core events out: the dialect's wire framing (SSE
+    today, AWS event-stream or JSON arrays tomorrow) and its decoder behind one object, so that the relay
+    never parses frames. Holds nothing that grows with the stream beyond one unfinished frame (bounded:
+    past its bound ``feed`` raises ``core.stream.StreamFrameTooLarge``)."""
+
+    events: int  # upstream events decoded so far (a stream that carried any delivered something)
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        """The core events that the frames completed by ``chunk`` stand for; none after the dialect's
+        own end-of-stream event."""
+        ...
+
+    def finish(self) -> list[StreamEvent]:
+        """At the connection's end: the events of an unterminated last frame, then the decoder's close."""
+        ...
+
+
+class Dialect(Protocol):
+    """A chat wire format as the relay sees it: one implementation per ``dialects/<name>/`` folder
+    (``adapter.py``), registered in ``dialects/registry.py``. Methods are pure (no I/O, no settings);
+    the relay calls them for the client's dialect and for the channel's, and names neither."""
+
+    name: str  # the registry's name of the format ("openai", "anthropic", "gemini")
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    def request_to_core(self, body: dict[str, Any], model: str, stream: bool) -> ChatRequest:
+        """A client's parsed body (``model``: the URL's or the body's model name) in the core model;
+        raises ``InvalidRequest`` for what cannot be understood."""
+        ...
+
+    def request_from_core(self, req: ChatRequest) -> dict[str, Any]:
+        """The upstream body for a translated request (streams ask for usage where the format can)."""
+        ...
+
+    def passthrough_body(self, body: dict[str, Any], raw: bytes, upstream_model: str, stream: bool,
+                         client_wants_usage: bool) -> bytes:
+        """The bytes to send an upstream of this same dialect: ``raw`` untouched unless a documented edit
+        is needed (the mapped model name, asking a stream for usage)."""
+        ...
+
+    def urls_to_fetch(self, req: ChatRequest) -> list[str]:
+        """Media URLs in ``req`` that an upstream of this dialect cannot read itself (fetched and inlined
+        by the relay before sending)."""
+        ...
+
+    def max_output_tokens(self, body: dict[str, Any], default: int) -> int:
+        """The most output tokens the client's request may produce, for the reservation: its own cap in
+        this dialect's field (else ``default``) times the choices it asks for."""
+        ...
+
+    def wants_usage(self, body: dict[str, Any]) -> bool:
+        """Whether the client asked for the usage report its dialect makes optional in streams (OpenAI's
+        ``stream_options.include_usage``); False where usage always comes."""
+        ...
+
+    def counted_prompt(self, body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
+        """The request in OpenAI's chat form (``messages``, ``tools``), the form the offline prompt
+        count reads (``billing.tokenizer.count_chat_prompt``)."""
+        ...
+
+    # --- whole answers ----------------------------------------------------------------------------
+
+    def response_to_core(self, parsed: dict[str, Any]) -> ChatResponse:
+        """An upstream's parsed answer in the core model."""
+        ...
+
+    def response_from_core(self, resp: ChatResponse, model: str) -> dict[str, Any]:
+        """The client's answer (``model``: the name the client asked for)."""
+        ...
+
+    def usage_of(self, parsed: Any) -> Usage | None:
+        """The usage a parsed whole answer reports, if any."""
+        ...
+
+    def text_of(self, parsed: Any) -> str:
+        """A parsed whole answer's generated text (text, thinking, tool names and arguments), for the
+        offline count when the upstream reported no usage."""
+        ...
+
+    # --- streams ----------------------------------------------------------------------------------
+
+    def answers_stream(self, content_type: str) -> bool:
+        """Whether an upstream answer with this ``Content-Type`` is a stream in this dialect's framing
+        (else it is read as a whole answer)."""
+        ...
+
+    def stream_reader(self) -> StreamReader:
+        """A reader of one upstream stream of this dialect (framing and decoding)."""
+        ...
+
+    def stream_encoder(self, model: str, include_usage: bool) -> StreamEncoder:
+        """Core events → this dialect's ``(event name | None, payload)`` pairs, for the client's model
+        name; ``include_usage``: the client asked for the optional usage report."""
+        ...
+
+    def framing(self) -> Framing:
+        """The outbound byte framing of one stream to a client of this dialect."""
+        ...
+
+    def passthrough_tap(self, client_wants_usage: bool, scrubber: Scrubber, model: str) -> PassthroughTap:
+        """A tap that forwards an upstream stream of this same dialect to its client (``model``: the
+        client's model name, for the offline count)."""
+        ...
+
+    # --- errors -----------------------------------------------------------------------------------
+
+    def parse_upstream_error(self, status: int, body: bytes, scrubber: Scrubber) -> UpstreamRejected:
+        """An upstream's error answer, rebuilt from its known fields with the channel's scrubber."""
+        ...
+
+    def error_status(self, parsed: Any) -> int | None:
+        """The status of an error an upstream answered with HTTP 200, else None."""
+        ...
+
+    def error_body(self, error: GatewayError, request_id: str) -> tuple[int, bytes]:
+        """A gateway error as this dialect's client reads it: status and body."""
+        ...
+
+    def stream_error_frame(self, error: GatewayError, request_id: str) -> bytes:
+        """A gateway error as this dialect's in-stream error event, framed."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,9 +65,6 @@ class AzureProvider:
     def embeddings_request(self, channel: ChannelRecord, body: bytes, *, model: str) -> UpstreamRequest:
         return UpstreamRequest("POST", deployment_url(channel, model, "embeddings"), _headers(channel), body)
 
-    def images_dialect(self, channel: ChannelRecord) -> str:
-        return "openai"
-
     def images_request(self, channel: ChannelRecord, operation: str, payload: ImagePayload, *,
                        model: str) -> UpstreamRequest:
         headers = image_body_headers(payload)

@@ -103,18 +103,23 @@ class ImagePayload:
 
 @runtime_checkable
 class ImagesProvider(Protocol):
-    """An upstream that also makes images (an optional ability). The transport is the provider's chat
-    one (``ChatProvider.transport_for``)."""
-
-    def images_dialect(self, channel: ChannelRecord) -> str:
-        """The images wire format: "openai" (``/v1/images/*``), or "gemini" (image-output models through
-        ``generateContent``, sent with the provider's ``chat_request``)."""
-        ...
+    """An upstream with OpenAI's images API (an optional ability: OpenAI, Azure, the mock). The
+    transport is the provider's chat one (``ChatProvider.transport_for``)."""
 
     def images_request(self, channel: ChannelRecord, operation: str, payload: ImagePayload, *,
                        model: str) -> UpstreamRequest:
         """The upstream request for an OpenAI-format image call; ``operation`` is "generate", "edit" or
-        "variation". Only called when ``images_dialect`` is "openai"."""
+        "variation"."""
+        ...
+
+
+@runtime_checkable
+class ChatImagesProvider(Protocol):
+    """An upstream whose image-output chat models make images, one ``generateContent`` call per image
+    (an optional ability: Gemini; the body is built by ``dialects/gemini/images.py``)."""
+
+    def chat_images_request(self, channel: ChannelRecord, body: bytes, *, model: str) -> UpstreamRequest:
+        """The upstream request (never a stream) for one image-making call with ``body``."""
         ...
 
 

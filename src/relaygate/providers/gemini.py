@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from relaygate.providers.base import ImagePayload, Transport, UpstreamRequest
+from relaygate.providers.base import Transport, UpstreamRequest
 from relaygate.routing.records import ChannelRecord
 
 DEFAULT_API_VERSION = "v1beta"
@@ -52,12 +52,8 @@ class GeminiProvider:
     def dialect_for(self, channel: ChannelRecord) -> str:
         return "gemini"
 
-    def images_dialect(self, channel: ChannelRecord) -> str:
-        return "gemini"  # image-output models answer generateContent; sent with chat_request
-
-    def images_request(self, channel: ChannelRecord, operation: str, payload: ImagePayload, *,
-                       model: str) -> UpstreamRequest:
-        raise TypeError("Gemini channels make images through generateContent (chat_request)")
+    def chat_images_request(self, channel: ChannelRecord, body: bytes, *, model: str) -> UpstreamRequest:
+        return self.chat_request(channel, body, stream=False, model=model, client_headers={})
 
     def chat_request(self, channel: ChannelRecord, body: bytes, *, stream: bool, model: str,
                      client_headers: Mapping[str, str]) -> UpstreamRequest:

@@ -103,9 +103,6 @@ class MockProvider:
                else "mock://v1/embeddings")
         return UpstreamRequest("POST", url, {}, body, meta={"dialect": dialect, "model": model, "call": "embeddings"})
 
-    def images_dialect(self, channel: ChannelRecord) -> str:
-        return "openai"  # whatever its chat dialect: the mock's images are always OpenAI's
-
     def images_request(self, channel: ChannelRecord, operation: str, payload: ImagePayload, *,
                        model: str) -> UpstreamRequest:
         fields = orjson.dumps({**payload.fields, "model": model}).decode()

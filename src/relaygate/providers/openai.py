@@ -50,9 +50,6 @@ class OpenAIProvider:
             headers["Authorization"] = "Bearer " + channel.api_key
         return UpstreamRequest("POST", api_root(channel.base_url) + "/embeddings", headers, body)
 
-    def images_dialect(self, channel: ChannelRecord) -> str:
-        return "openai"
-
     def images_request(self, channel: ChannelRecord, operation: str, payload: ImagePayload, *,
                        model: str) -> UpstreamRequest:
         headers = image_body_headers(payload)

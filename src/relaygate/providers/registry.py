@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from relaygate.providers.anthropic import AnthropicProvider
 from relaygate.providers.azure import AzureProvider
-from relaygate.providers.base import ChatProvider, EmbeddingsProvider, ImagesProvider
+from relaygate.providers.base import ChatImagesProvider, ChatProvider, EmbeddingsProvider, ImagesProvider
 from relaygate.providers.gemini import GeminiProvider
 from relaygate.providers.midjourney import KIND as MIDJOURNEY
 from relaygate.providers.midjourney import MidjourneyProvider
@@ -68,9 +68,20 @@ def embeddings_provider_for(kind: str) -> EmbeddingsProvider | None:
 
 
 def images_provider_for(kind: str) -> ImagesProvider | None:
-    """The kind's images ability, or None when it has none (Anthropic, Midjourney)."""
+    """The kind's OpenAI images API, or None when it has none (Gemini, Anthropic, Midjourney)."""
     provider = _PROVIDERS.get(kind)
     return provider if isinstance(provider, ImagesProvider) else None
+
+
+def chat_images_provider_for(kind: str) -> ChatImagesProvider | None:
+    """The kind's images made by image-output chat models (Gemini), or None."""
+    provider = _PROVIDERS.get(kind)
+    return provider if isinstance(provider, ChatImagesProvider) else None
+
+
+def makes_images(kind: str) -> bool:
+    """Whether channels of this kind have either images ability."""
+    return images_provider_for(kind) is not None or chat_images_provider_for(kind) is not None
 
 
 def chat_kinds() -> tuple[str, ...]:

@@ -10,7 +10,6 @@ answer back (``relay/exchange.py``).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import orjson
 
@@ -58,14 +57,14 @@ class ChatRelay:
         if not snapshot.router.serves(call.model):
             raise ModelNotFound(f"The model '{call.model}' does not exist or you do not have access to it.",
                                 param="model")
-        price_and_reserve(self._services, call, input_tokens=len(raw) // 4,
-                          output_tokens=_max_output_tokens(call.body, self._services.settings.reserve_output_tokens))
+        output_cap = dialect(call.dialect).max_output_tokens(call.body, self._services.settings.reserve_output_tokens)
+        price_and_reserve(self._services, call, input_tokens=len(raw) // 4, output_tokens=output_cap)
         return await settled(self._meter, call, self._try_candidates(call, raw))
 
     async def _try_candidates(self, call: Call, raw: bytes) -> RelayResult | Failure:
         candidates = self._services.snapshots.current.router.candidates(call.model, self._max_attempts)
         client = dialect(call.dialect)
-        wants_usage = _wants_usage(call.body)
+        wants_usage = client.wants_usage(call.body)
         bodies = _Bodies(call, raw, client, wants_usage, self._media)
 
         async def attempt(channel: ChannelRecord, upstream_model: str) -> RelayResult | Failure:
@@ -131,21 +130,3 @@ class _Bodies:
             request = inline_media(self._core, await self._media.fetch_all(urls)) if urls else self._core
             self._inlined[upstream.name] = request
         return request
-
-
-def _wants_usage(body: dict[str, Any]) -> bool:
-    """Whether an OpenAI client asked for the usage chunk (other dialects always carry usage)."""
-    options = body.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def _max_output_tokens(body: dict[str, Any], default: int) -> int:
-    for name in ("max_completion_tokens", "max_tokens"):
-        value = body.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value * max(1, _int_or(body.get("n"), 1))
-    return default * max(1, _int_or(body.get("n"), 1))
-
-
-def _int_or(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default

@@ -17,6 +17,7 @@ import orjson
 
 from relaygate.billing.rules import EndReason
 from relaygate.billing.tokenizer import count_text
+from relaygate.core.stream import StreamFrameTooLarge
 from relaygate.core.wire import loads_or_none as loads_or_none  # the relays' one JSON reader
 from relaygate.dialects.base import Dialect, PassthroughTap
 from relaygate.errors import GatewayError, RateLimited, ShuttingDown, UpstreamError, UpstreamRejected, UpstreamTimeout
@@ -35,7 +36,6 @@ from relaygate.relay.translate import TranslatingTap, response_text
 from relaygate.routing.health import HealthBook
 from relaygate.routing.records import ChannelRecord
 from relaygate.scrub import Scrubber
-from relaygate.sse import SSEEventTooLarge
 from relaygate.storage.recorder import RecorderError
 
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -102,7 +102,7 @@ class Exchange:
         response = await self.send(channel, transport, request, leg.upstream.parse_upstream_error)
         if isinstance(response, Failure):
             return response
-        if call.stream and response.content_type.startswith("text/event-stream"):
+        if call.stream and leg.upstream.answers_stream(response.content_type):
             return await self._open_stream(call, channel, leg, response, client_wants_usage)
         return await self._complete(call, channel, leg, response)
 
@@ -252,7 +252,7 @@ class Exchange:
                           else EndReason.UPSTREAM_ERROR if tap.error else EndReason.STREAM_CUT)
             except UpstreamReadTimeout:
                 reason = EndReason.TIMEOUT
-            except (UpstreamConnectError, SSEEventTooLarge):  # an event that never ends is a broken stream
+            except (UpstreamConnectError, StreamFrameTooLarge):  # an event that never ends is a broken stream
                 reason = EndReason.STREAM_CUT
             yield await self._stream_end(call, leg, tap, cut_reason(reason, self._streams), delivered)
         finally:

@@ -123,9 +123,8 @@ class ImageStreams:
     async def _attempt(self, call: Call, job: ImageJob, form: ImageForm | None, raw: bytes | None,
                        channel: ChannelRecord, upstream_model: str) -> StreamResult | Failure:
         ability = images_provider_for(channel.type)
-        assert ability is not None
         transport = provider_for(channel.type).transport_for(channel) or self._relay.services.http
-        if ability.images_dialect(channel) == "gemini":
+        if ability is None:  # images made by an image-output model: answered as events once made
             made = await self._relay.gemini(call, job, form, channel, upstream_model, transport)
             return made if isinstance(made, Failure) else StreamResult(self._replay(call, job, made))
         request = self._relay.openai_request(call, job, form, raw, channel, upstream_model, ability)

@@ -41,7 +41,7 @@ from relaygate.dialects.openai.errors import error_status as openai_error_status
 from relaygate.dialects.openai.errors import parse_upstream_error as openai_error
 from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamError, UpstreamRejected
 from relaygate.providers.base import ImagePayload, ImagesProvider, Transport, UpstreamRequest
-from relaygate.providers.registry import images_provider_for, provider_for
+from relaygate.providers.registry import chat_images_provider_for, images_provider_for, makes_images, provider_for
 from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
 from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult, ParseError, loads_or_none
@@ -92,7 +92,7 @@ class ImagesRelay:
             raise ModelNotFound(f"The model '{call.model}' does not exist or you do not have access to it.",
                                 param="model")
         found = router.candidates_where(call.model, self._max_attempts,
-                                        lambda channel: images_provider_for(channel.type) is not None)
+                                        lambda channel: makes_images(channel.type))
         if not found:
             raise InvalidRequest(f"The model '{call.model}' does not make images: no channel of it has an images "
                                  "API.", param="model", code="images_not_supported")
@@ -122,12 +122,11 @@ class ImagesRelay:
         """Try the candidates in order; the images of the first that answers, or why none did."""
 
         async def attempt(channel: ChannelRecord, upstream_model: str) -> Made | Failure:
-            ability = images_provider_for(channel.type)
-            assert ability is not None  # candidates were filtered on it
             transport = provider_for(channel.type).transport_for(channel) or self._services.http
-            if ability.images_dialect(channel) == "gemini":
+            api = images_provider_for(channel.type)
+            if api is None:  # candidates make images one way or the other: this one by an image-output model
                 return await self.gemini(call, job, form, channel, upstream_model, transport)
-            return await self._openai(call, job, form, raw, channel, upstream_model, ability, transport)
+            return await self._openai(call, job, form, raw, channel, upstream_model, api, transport)
 
         return await try_in_order(call, candidates, attempt)
 
@@ -177,8 +176,9 @@ class ImagesRelay:
             body = orjson.dumps(images_request_to_gemini(job.params, images, mask))
         except InvalidRequest as exc:
             return Failure(exc, EndReason.REJECTED)
-        provider = provider_for(channel.type)
-        request = provider.chat_request(channel, body, stream=False, model=upstream_model, client_headers={})
+        ability = chat_images_provider_for(channel.type)
+        assert ability is not None  # a candidate without OpenAI's images API has this one
+        request = ability.chat_images_request(channel, body, model=upstream_model)
         results = await asyncio.gather(*(self._gemini_one(channel, transport, self._timed(request))
                                          for _ in range(job.n)))
         failures = [r for r in results if isinstance(r, Failure)]

@@ -10,7 +10,6 @@ from relaygate.billing.pricing import ImageBill, cost_of
 from relaygate.billing.rules import EndReason, charges
 from relaygate.billing.tokenizer import count_chat_prompt
 from relaygate.core.usage import Usage
-from relaygate.dialects.openai.convert import core_request_to_openai
 from relaygate.dialects.registry import dialect
 from relaygate.relay.call import Call
 from relaygate.relay.services import Services
@@ -21,10 +20,7 @@ def estimate_usage(call: Call, produced_tokens: int) -> Usage:
     """The offline count, when the upstream reported no usage: the prompt counted here (prompts in other
     dialects in their OpenAI form: system prompt, messages, tool definitions), the output as the caller
     counted it (``produced_tokens``: a stream tap's running count, or a whole answer's text counted)."""
-    body = call.body
-    if call.dialect != "openai":
-        core = dialect(call.dialect).request_to_core(call.body, call.model, call.stream)
-        body = core_request_to_openai(core)
+    body = dialect(call.dialect).counted_prompt(call.body, call.model, call.stream)
     messages = body.get("messages")
     prompt = count_chat_prompt(messages if isinstance(messages, list) else [], call.model, body.get("tools"))
     return Usage(input_tokens=prompt, output_tokens=produced_tokens)

@@ -1,4 +1,5 @@
-"""Streams between two dialects: upstream SSE → core events → the client's events and framing.
+"""Streams between two dialects: upstream frames → core events → the client's events and framing (each
+dialect's reader and framing own the bytes; nothing here knows how a stream is framed).
 
 ``TranslatingTap`` has the passthrough taps' interface (``dialects.base.PassthroughTap``), so the
 relay meters and ends a translated stream exactly like a passed-through one: the client dialect's
@@ -28,35 +29,32 @@ from relaygate.core.usage import Usage
 from relaygate.dialects.base import Dialect
 from relaygate.errors import GatewayError
 from relaygate.scrub import Scrubber
-from relaygate.sse import SSEDecoder, SSEEvent
 
 
 class TranslatingTap:
     def __init__(self, upstream: Dialect, client: Dialect, *, model: str, include_usage: bool,
                  scrubber: Scrubber) -> None:
-        self._upstream = upstream
+        self._reader = upstream.stream_reader()
         self._scrubber = scrubber
-        self._sse = SSEDecoder()
-        self._decoder = upstream.stream_decoder()
         self._client = client
         self._encoder = client.stream_encoder(model, include_usage)
-        self._framing = client.sse_framing()
+        self._framing = client.framing()
         self._held = b""
         self._start_usage: Usage | None = None
         self._tally = TokenTally(model)
         self.usage: Usage | None = None
         self.error: dict[str, Any] | None = None
-        self.events = 0
         self.finished = False
-        self.upstream_ended = False
+
+    @property
+    def events(self) -> int:
+        return self._reader.events
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join(self._upstream_event(event) for event in self._sse.feed(chunk))
+        return self._encode(self._reader.feed(chunk))
 
     def finish(self) -> bytes:
-        out = [self._upstream_event(event) for event in self._sse.flush()]
-        out.append(self._encode(self._decoder.close()))
-        return b"".join(out)
+        return self._encode(self._reader.finish())
 
     @property
     def completed(self) -> bool:
@@ -73,22 +71,6 @@ class TranslatingTap:
         (in a JSON-array stream: the array's last element, whether or not anything came before it)."""
         _, body = self._client.error_body(error, request_id)
         return self._framing.frame(None, orjson.loads(body))
-
-    def _upstream_event(self, event: SSEEvent) -> bytes:
-        if event.data is None or self.upstream_ended:
-            return b""
-        if self._upstream.upstream_done(event.event, event.data):
-            self.upstream_ended = True
-        if event.data == b"[DONE]":
-            return self._encode(self._decoder.close())
-        try:
-            payload = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return b""  # a malformed upstream event has no translation; the meter counts what came
-        if not isinstance(payload, dict):
-            return b""
-        self.events += 1
-        return self._encode(self._decoder.feed(payload))
 
     def _encode(self, events: list[StreamEvent]) -> bytes:
         out: list[bytes] = []

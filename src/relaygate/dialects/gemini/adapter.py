@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import orjson
 
+from relaygate.core.chat import ChatRequest, ChatResponse
 from relaygate.core.usage import Usage
-from relaygate.dialects.base import Dialect, PassthroughTap
+from relaygate.core.wire import as_int
+from relaygate.dialects.base import Dialect, Framing, PassthroughTap, StreamEncoder, StreamReader
 from relaygate.dialects.gemini.errors import (
     array_error_frame,
     error_body,
@@ -18,8 +19,11 @@ from relaygate.dialects.gemini.errors import (
 )
 from relaygate.dialects.gemini.request import core_request_to_gemini, gemini_request_to_core, gemini_urls_to_fetch
 from relaygate.dialects.gemini.response import core_response_to_gemini, gemini_response_to_core
-from relaygate.dialects.gemini.shared import usage_from_gemini
+from relaygate.dialects.gemini.shared import pick, usage_from_gemini
 from relaygate.dialects.gemini.stream import core_stream_to_gemini, gemini_stream_to_core
+from relaygate.dialects.openai.convert import core_request_to_openai
+from relaygate.dialects.sse_reader import SSEStreamReader, never
+from relaygate.errors import GatewayError, UpstreamRejected
 from relaygate.scrub import Scrubber
 
 
@@ -91,35 +95,97 @@ def text_of(parsed: Any) -> str:
     return "".join(texts)
 
 
-def _tap(client_wants_usage: bool, scrubber: Scrubber, model: str) -> PassthroughTap:
-    from relaygate.dialects.gemini.stream_tap import GeminiStreamTap
+def max_output_tokens(body: dict[str, Any], default: int) -> int:
+    """``generationConfig.maxOutputTokens`` (either spelling; else ``default``) times ``candidateCount``."""
+    config = pick(body, "generationConfig")
+    config = config if isinstance(config, dict) else {}
+    choices = max(1, as_int(pick(config, "candidateCount")) or 1)
+    value = as_int(pick(config, "maxOutputTokens"))
+    return (value if value is not None and value > 0 else default) * choices
 
-    tap: PassthroughTap = GeminiStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber, model=model)
-    return tap
+
+class GeminiDialect:
+    """Google's generateContent; upstreams are always asked for SSE (``alt=sse``): ``data:`` chunks with
+    no terminator, the stream ends when the connection closes. A client's stream is framed the same way;
+    ``GeminiArrayDialect`` frames it as the default JSON array instead."""
+
+    name = "gemini"
+
+    def request_to_core(self, body: dict[str, Any], model: str, stream: bool) -> ChatRequest:
+        return gemini_request_to_core(body, model=model, stream=stream)
+
+    def request_from_core(self, req: ChatRequest) -> dict[str, Any]:
+        return core_request_to_gemini(req)
+
+    def passthrough_body(self, body: dict[str, Any], raw: bytes, upstream_model: str, stream: bool,
+                         client_wants_usage: bool) -> bytes:
+        return raw  # the model is in the URL
+
+    def urls_to_fetch(self, req: ChatRequest) -> list[str]:
+        return gemini_urls_to_fetch(req)
+
+    def max_output_tokens(self, body: dict[str, Any], default: int) -> int:
+        return max_output_tokens(body, default)
+
+    def wants_usage(self, body: dict[str, Any]) -> bool:
+        return False  # Gemini reports usage on its chunks
+
+    def counted_prompt(self, body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
+        return core_request_to_openai(self.request_to_core(body, model, stream))
+
+    def response_to_core(self, parsed: dict[str, Any]) -> ChatResponse:
+        return gemini_response_to_core(parsed)
+
+    def response_from_core(self, resp: ChatResponse, model: str) -> dict[str, Any]:
+        return core_response_to_gemini(resp, model)
+
+    def usage_of(self, parsed: Any) -> Usage | None:
+        return usage_of(parsed)
+
+    def text_of(self, parsed: Any) -> str:
+        return text_of(parsed)
+
+    def answers_stream(self, content_type: str) -> bool:
+        return content_type.startswith("text/event-stream")
+
+    def stream_reader(self) -> StreamReader:
+        return SSEStreamReader(gemini_stream_to_core(), never)
+
+    def stream_encoder(self, model: str, include_usage: bool) -> StreamEncoder:
+        return core_stream_to_gemini(model)
+
+    def framing(self) -> Framing:
+        return GeminiSSEFraming()
+
+    def passthrough_tap(self, client_wants_usage: bool, scrubber: Scrubber, model: str) -> PassthroughTap:
+        from relaygate.dialects.gemini.stream_tap import GeminiStreamTap
+
+        return GeminiStreamTap(client_wants_usage=client_wants_usage, scrubber=scrubber, model=model)
+
+    def parse_upstream_error(self, status: int, body: bytes, scrubber: Scrubber) -> UpstreamRejected:
+        return parse_upstream_error(status, body, scrubber)
+
+    def error_status(self, parsed: Any) -> int | None:
+        return error_status(parsed)
+
+    def error_body(self, error: GatewayError, request_id: str) -> tuple[int, bytes]:
+        return error_body(error, request_id)
+
+    def stream_error_frame(self, error: GatewayError, request_id: str) -> bytes:
+        return stream_error_frame(error, request_id)
 
 
-GEMINI = Dialect(
-    name="gemini",
-    request_to_core=lambda body, model, stream: gemini_request_to_core(body, model=model, stream=stream),
-    request_from_core=core_request_to_gemini,
-    response_to_core=gemini_response_to_core,
-    response_from_core=core_response_to_gemini,
-    stream_decoder=gemini_stream_to_core,
-    stream_encoder=lambda model, include_usage: core_stream_to_gemini(model),
-    sse_framing=GeminiSSEFraming,
-    passthrough_tap=_tap,
-    passthrough_body=lambda body, raw, model, stream, wants_usage: raw,  # the model is in the URL
-    usage_of=usage_of,
-    text_of=text_of,
-    upstream_done=lambda name, data: False,  # Gemini streams end when the connection closes
-    urls_to_fetch=gemini_urls_to_fetch,
-    parse_upstream_error=parse_upstream_error,
-    error_status=error_status,
-    error_body=error_body,
-    stream_error_frame=stream_error_frame,
-)
+class GeminiArrayDialect(GeminiDialect):
+    """A client that streams without ``alt=sse`` reads one JSON array. Upstreams are always asked for
+    SSE, so this variant is never a channel's dialect: its streams go through the core model and come
+    out re-framed (its ``name`` stays "gemini": the bodies it sends are Gemini's)."""
 
-# A client that streams without ``alt=sse`` reads one JSON array. Upstreams are always asked for SSE,
-# so this variant is never the same object as a channel's dialect: its streams go through the core
-# model and come out re-framed.
-GEMINI_JSON_ARRAY = dataclasses.replace(GEMINI, sse_framing=GeminiArrayFraming, stream_error_frame=array_error_frame)
+    def framing(self) -> Framing:
+        return GeminiArrayFraming()
+
+    def stream_error_frame(self, error: GatewayError, request_id: str) -> bytes:
+        return array_error_frame(error, request_id)
+
+
+GEMINI: Dialect = GeminiDialect()
+GEMINI_JSON_ARRAY: Dialect = GeminiArrayDialect()
