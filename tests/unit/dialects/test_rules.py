@@ -363,3 +363,17 @@ def test_openai_encoder_without_include_usage_sends_no_usage() -> None:
     encoder = CoreToOpenAIStream("m", created=5)
     wire = [p for e in (MessageStart("a", "m"), Finish(FinishReason.STOP, Usage(1, 1))) for _, p in encoder.feed(e)]
     assert all("usage" not in p for p in wire) and len(wire) == 2
+
+
+def test_gemini_inline_bytes_in_either_base64_alphabet_become_standard_base64() -> None:
+    """google-genai writes inline data URL-safe and unpadded; OpenAI data URLs and Anthropic sources
+    need the standard alphabet, padded."""
+    import base64
+
+    from relaygate.dialects.gemini.parts import standard_base64
+
+    raw = bytes(range(256)) * 3 + b"\xfb\xff"
+    url_safe = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    assert "-" in url_safe or "_" in url_safe
+    assert standard_base64(url_safe) == base64.b64encode(raw).decode()
+    assert standard_base64(base64.b64encode(raw).decode()) == base64.b64encode(raw).decode()

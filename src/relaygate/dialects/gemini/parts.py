@@ -61,12 +61,25 @@ class CallIds:
         return raw_id or synthetic_call_id(*([self._base] if self._base else []), "result", name)
 
 
+# Protobuf's JSON form of bytes takes base64 in either alphabet, padded or not, and google-genai writes
+# the URL-safe one unpadded; the core (and OpenAI data URLs, Anthropic base64 sources) hold the standard
+# alphabet, padded.
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
+def standard_base64(data: str) -> str:
+    """``data`` in standard, padded base64, whichever alphabet and padding it came in."""
+    if "-" in data or "_" in data:
+        data = data.translate(_URL_SAFE)
+    return data + "=" * (-len(data) % 4) if "=" not in data else data
+
+
 def _media_in(part: Mapping[str, Any], extras: dict[str, Any]) -> Part:
     inline = as_dict(pick(part, "inlineData"))
     if inline:
         media_type = as_str(pick(inline, "mimeType"))
         kind = ImagePart if (media_type or "").startswith("image/") else FilePart
-        return kind(media_type, str(inline.get("data") or ""), extras=make_extras(D, extras))
+        return kind(media_type, standard_base64(str(inline.get("data") or "")), extras=make_extras(D, extras))
     file = as_dict(pick(part, "fileData"))
     media_type, uri = as_str(pick(file, "mimeType")), str(pick(file, "fileUri") or "")
     kind = ImagePart if (media_type or guess_media_type(uri) or "").startswith("image/") else FilePart
