@@ -129,11 +129,11 @@ def test_foreign_thinking_and_signatures_never_reach_anthropic_or_gemini() -> No
 # -- Gemini: spellings, schemas, ids, signatures ----------------------------------------------------
 
 CAMEL = {"systemInstruction": {"parts": [{"text": "s"}]},
-         "contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo"}}]}],
+         "contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]}],
          "generationConfig": {"maxOutputTokens": 5, "stopSequences": ["x"], "thinkingConfig": {"thinkingBudget": 0}},
          "toolConfig": {"functionCallingConfig": {"mode": "NONE"}}}
 SNAKE = {"system_instruction": {"parts": [{"text": "s"}]},
-         "contents": [{"role": "user", "parts": [{"inline_data": {"mime_type": "image/png", "data": "iVBORw0KGgo"}}]}],
+         "contents": [{"role": "user", "parts": [{"inline_data": {"mime_type": "image/png", "data": "iVBORw0KGgo="}}]}],
          "generation_config": {"max_output_tokens": 5, "stop_sequences": ["x"],
                                "thinking_config": {"thinking_budget": 0}},
          "tool_config": {"function_calling_config": {"mode": "NONE"}}}
