@@ -31,6 +31,7 @@ from relaygate.storage.engine import create_engine
 from relaygate.storage.recorder import Recorder
 from relaygate.surfaces import admin, anthropic, fallback, gemini, health, images, midjourney, openai
 from relaygate.surfaces.common import CHAT_RELAY, EMBEDDINGS_RELAY, SERVICES, stamp_request_ids
+from relaygate.surfaces.rendering import render_errors
 from relaygate.tasks.engine import TaskEngine
 from relaygate.tasks.images import KIND as IMAGE_TASK
 from relaygate.tasks.images import ImageTasks
@@ -41,7 +42,7 @@ log = logging.getLogger("relaygate")
 
 
 def create_app(settings: Settings, prepared: Prepared) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[render_errors])
     app.on_response_prepare.append(stamp_request_ids)
     health.add_routes(app)
     openai.add_routes(app)

@@ -7,43 +7,23 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 
 from relaygate import __version__
+from relaygate.cli_settings import log_level, settings_for_command
 from relaygate.errors import ConfigError
-from relaygate.settings import Settings, load_settings, parse_listen
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config)
-    if getattr(args, "listen", None):
-        host, port = parse_listen(args.listen)
-        settings = replace(settings, host=host, port=port)
-    if getattr(args, "workers", None):
-        settings = replace(settings, workers=args.workers)
-    if not getattr(args, "log_level", None):  # --log-level wins over the file and RELAYGATE_LOG_LEVEL
-        logging.getLogger().setLevel(_level(settings.log_level))
-    return settings
-
-
-def _level(name: str) -> int:
-    level = logging.getLevelName(name.upper())
-    if not isinstance(level, int):
-        raise ConfigError(f"log_level must be one of debug, info, warning, error, got {name!r}")
-    return level
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from relaygate.server import run
 
-    run(_settings(args))
+    run(settings_for_command(args))
     return 0
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from relaygate.server import prepare_database, show_new_admin_key
 
-    show_new_admin_key(asyncio.run(prepare_database(_settings(args))))
+    show_new_admin_key(asyncio.run(prepare_database(settings_for_command(args))))
     print("relaygate: database is up to date and the config file is applied")
     return 0
 
@@ -53,7 +33,7 @@ def _cmd_admin_key(args: argparse.Namespace) -> int:
     from relaygate.server import prepare_database
     from relaygate.storage.engine import create_engine
 
-    settings = _settings(args)
+    settings = settings_for_command(args)
     ensure_home(settings)
     asyncio.run(prepare_database(settings, sync_config=False))
 
@@ -101,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        logging.basicConfig(level=_level(args.log_level or "info"), stream=sys.stderr,
+        logging.basicConfig(level=log_level(args.log_level or "info"), stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("alembic").setLevel(logging.WARNING)
         code = args.func(args)

@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 
 from relaygate.admin.service import AdminService
+from relaygate.cli_settings import settings_for_command
 from relaygate.errors import GatewayError
 from relaygate.settings import Settings
 
@@ -33,9 +34,7 @@ Command = Callable[[argparse.Namespace], int]
 
 def _command(action: Action, *, needs_http: bool = False) -> Command:
     def run(args: argparse.Namespace) -> int:
-        from relaygate.cli import _settings
-
-        return asyncio.run(_session(_settings(args), args, action, needs_http))
+        return asyncio.run(_session(settings_for_command(args), args, action, needs_http))
 
     return run
 

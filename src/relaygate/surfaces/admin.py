@@ -18,7 +18,7 @@ from relaygate.auth.gate import key_digest
 from relaygate.auth.keys import bearer_token
 from relaygate.dialects.openai.errors import error_body
 from relaygate.errors import AuthenticationFailed, GatewayError, NotFound
-from relaygate.surfaces.common import Handler, json_response, read_json_object, request_id, services_of, with_errors
+from relaygate.surfaces.common import Handler, json_response, read_json_object, request_id, services_of
 
 ADMIN_BODY_LIMIT = 1024 * 1024
 _MAX_ID = 2**31 - 1
@@ -28,9 +28,6 @@ Endpoint = Callable[[web.Request, AdminService], Awaitable[Any]]
 
 def render_error(error: GatewayError, rid: str) -> tuple[int, bytes]:
     return error.status, error_body(error, rid)
-
-
-admin_errors = with_errors(render_error)
 
 
 def require_admin(request: web.Request) -> None:
@@ -61,7 +58,7 @@ def endpoint(status: int = 200) -> Callable[[Endpoint], Handler]:
             return json_response(payload, status=status, rid=request_id(request))
 
         handler.__name__ = fn.__name__
-        return admin_errors(handler)
+        return handler
 
     return decorate
 
@@ -178,7 +175,6 @@ async def get_usage(request: web.Request, admin: AdminService) -> Any:
     return await admin.get_usage(request.match_info["request_id"])
 
 
-@admin_errors
 async def openapi(request: web.Request) -> web.StreamResponse:
     return json_response(openapi_document(), rid=request_id(request))
 

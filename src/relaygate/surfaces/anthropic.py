@@ -28,7 +28,6 @@ from relaygate.surfaces.common import (
     send_result,
     services_of,
     visible_models,
-    with_errors,
 )
 
 _PASSTHROUGH_HEADERS = ("anthropic-beta", "anthropic-version")
@@ -37,9 +36,6 @@ _MODEL_CREATED_AT = "2023-11-14T22:13:20Z"
 
 def render_error(error: GatewayError, rid: str) -> tuple[int, bytes]:
     return ANTHROPIC.error_body(error, rid)
-
-
-anthropic_errors = with_errors(render_error)
 
 
 def is_anthropic_client(request: web.Request) -> bool:
@@ -73,7 +69,6 @@ def validate_messages_body(body: dict[str, Any], *, counting: bool = False) -> t
     return model, bool(stream)
 
 
-@anthropic_errors
 async def messages(request: web.Request) -> web.StreamResponse:
     rid, key, body, raw = await accept_call(request, authenticated_key)
     model, stream = validate_messages_body(body)
@@ -86,7 +81,6 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return await send_result(request, result, rid, ANTHROPIC)
 
 
-@anthropic_errors
 async def count_tokens(request: web.Request) -> web.StreamResponse:
     """Counted here with the offline tokenizer (free, and the same for every upstream dialect); for
     Claude models it is an estimate of Anthropic's own count."""
@@ -114,7 +108,6 @@ def _model_object(name: str) -> dict[str, Any]:
     return {"type": "model", "id": name, "display_name": name, "created_at": _MODEL_CREATED_AT}
 
 
-@anthropic_errors
 async def list_models(request: web.Request) -> web.StreamResponse:
     key = authenticated_key(request)
     data = [_model_object(m) for m in visible_models(request, key)]
@@ -122,7 +115,6 @@ async def list_models(request: web.Request) -> web.StreamResponse:
                           "last_id": data[-1]["id"] if data else None}, rid=request_id(request))
 
 
-@anthropic_errors
 async def get_model(request: web.Request) -> web.StreamResponse:
     key = authenticated_key(request)
     name = request.match_info["model"]

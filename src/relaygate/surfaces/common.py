@@ -1,4 +1,5 @@
-"""What every surface needs: request ids, client addresses, bounded JSON bodies, error rendering."""
+"""What every surface needs: request ids, client addresses, bounded JSON bodies, the error response
+(surfaces/rendering.py picks the renderer and is the one place that calls it)."""
 
 from __future__ import annotations
 
@@ -163,32 +164,6 @@ def error_response(error: GatewayError, rid: str, render: ErrorRenderer) -> web.
     for name, value in error.headers.items():
         response.headers[name] = value
     return response
-
-
-def with_errors(render: ErrorRenderer) -> Callable[[Handler], Handler]:
-    """Wrap a handler so that every error leaves in the surface's dialect, with the request id.
-
-    A ``GatewayError`` is rendered as is; anything else is a bug: logged by type (never with request
-    data) and answered with a 500 in the same dialect.
-    """
-
-    def decorate(handler: Handler) -> Handler:
-        async def wrapped(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except GatewayError as error:
-                return error_response(error, request_id(request), render)
-            except web.HTTPException:
-                raise
-            except Exception as exc:
-                rid = request_id(request)
-                log.exception("unhandled %s in %s (request id %s)", type(exc).__name__, request.path, rid)
-                return error_response(GatewayError("The gateway had an internal error."), rid, render)
-
-        wrapped.__name__ = handler.__name__
-        return wrapped
-
-    return decorate
 
 
 def visible_models(request: web.Request, key: KeyRecord) -> list[str]:

@@ -13,33 +13,11 @@ from aiohttp import web
 
 from relaygate.errors import NotFound
 from relaygate.surfaces import admin, anthropic, gemini, midjourney, openai
-from relaygate.surfaces.common import ErrorRenderer, error_response, request_id
+from relaygate.surfaces.common import ErrorRenderer
+from relaygate.surfaces.rendering import renderer_for
 
 _ANY_PATH = "/{tail:(?s:.*)}"
 _SHOWN_PATH_CHARS = 200
-
-
-def renderer_for(request: web.Request) -> ErrorRenderer:
-    """The error renderer of the surface that owns the request's path (OpenAI's when none does)."""
-    path = request.path
-    segments = path.split("/", 3)
-    first = segments[1] if len(segments) > 1 else ""
-    second = segments[2] if len(segments) > 2 else ""
-    if first == "api":
-        return admin.render_error
-    if first == "mj" or (first in midjourney.MODE_PREFIXES and second == "mj"):
-        return midjourney.render_error
-    if first == "v1beta":
-        return gemini.render_error
-    if path.startswith("/v1/messages"):
-        return anthropic.render_error
-    if path.startswith("/v1/models"):  # shared by three dialects; told apart by their clients' headers
-        if anthropic.is_anthropic_client(request):
-            return anthropic.render_error
-        if gemini.is_gemini_client(request) or ":" in path:
-            return gemini.render_error
-    return openai.render_error
-
 
 _DOUBLED = ("/v1/v1/", "/v1/v1beta/", "/v1beta/v1beta/", "/v1beta/v1/", "/api/api/", "/mj/mj/")
 _UNVERSIONED = ("/chat/completions", "/completions", "/embeddings", "/messages", "/models", "/images/")
@@ -70,7 +48,7 @@ async def unknown_route(request: web.Request) -> web.StreamResponse:
     renderer = renderer_for(request)
     shown = request.path[:_SHOWN_PATH_CHARS]
     error = NotFound(f"Invalid URL ({request.method} {shown}). {hint_for(request.path, renderer)}", code="unknown_url")
-    return error_response(error, request_id(request), renderer)
+    raise error  # rendered by surfaces/rendering.py, like every other error
 
 
 def add_routes(app: web.Application) -> None:

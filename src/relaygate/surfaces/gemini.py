@@ -34,7 +34,6 @@ from relaygate.surfaces.common import (
     send_result,
     services_of,
     visible_models,
-    with_errors,
 )
 
 _GENERATION_METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
@@ -42,9 +41,6 @@ _GENERATION_METHODS = ["generateContent", "streamGenerateContent", "countTokens"
 
 def render_error(error: GatewayError, rid: str) -> tuple[int, bytes]:
     return GEMINI.error_body(error, rid)
-
-
-gemini_errors = with_errors(render_error)
 
 
 def is_gemini_client(request: web.Request) -> bool:
@@ -74,7 +70,6 @@ def validate_contents(body: dict[str, Any]) -> None:
                              code="missing_field" if contents is None else "invalid_type")
 
 
-@gemini_errors
 async def model_action(request: web.Request) -> web.StreamResponse:
     model, action = split_target(request.match_info["target"])
     if action in ("generateContent", "streamGenerateContent"):
@@ -135,14 +130,12 @@ def _model_object(name: str) -> dict[str, Any]:
             "supportedGenerationMethods": _GENERATION_METHODS}
 
 
-@gemini_errors
 async def list_models(request: web.Request) -> web.StreamResponse:
     key = authenticated_key(request)
     return json_response({"models": [_model_object(m) for m in visible_models(request, key)]},
                          rid=request_id(request))
 
 
-@gemini_errors
 async def get_model(request: web.Request) -> web.StreamResponse:
     key = authenticated_key(request)
     name = request.match_info["model"].removeprefix("models/")

@@ -25,7 +25,7 @@ from relaygate.surfaces.common import (
     send_result,
     services_of,
 )
-from relaygate.surfaces.openai import authenticated_key, openai_errors
+from relaygate.surfaces.openai import authenticated_key
 from relaygate.tasks import store
 from relaygate.tasks.images import KIND, SURFACE, ImageTasks, task_envelope
 from relaygate.tasks.webhook import check_webhook_url
@@ -37,7 +37,6 @@ IMAGE_STREAMS: web.AppKey[ImageStreams] = web.AppKey("image_streams", ImageStrea
 _EDIT_TYPES = ("image/png", "image/jpeg", "image/webp")
 
 
-@openai_errors
 async def generations(request: web.Request) -> web.StreamResponse:
     rid, key, body, raw = await accept_call(request, authenticated_key)
     job = check_image_request(ImageOperation.GENERATE, body, form=False)
@@ -52,12 +51,10 @@ async def generations(request: web.Request) -> web.StreamResponse:
     return await send_result(request, result, rid, OPENAI)
 
 
-@openai_errors
 async def edits(request: web.Request) -> web.StreamResponse:
     return await _multipart(request, ImageOperation.EDIT, async_allowed=True)
 
 
-@openai_errors
 async def variations(request: web.Request) -> web.StreamResponse:
     return await _multipart(request, ImageOperation.VARIATION, async_allowed=False)
 
@@ -133,7 +130,6 @@ async def _submit(request: web.Request, call: Call, job: ImageJob, form: ImageFo
     return json_response({"task_id": task_id}, rid=call.request_id)
 
 
-@openai_errors
 async def task(request: web.Request) -> web.StreamResponse:
     key = authenticated_key(request)
     task_id = request.match_info["task_id"]

@@ -35,7 +35,6 @@ from relaygate.surfaces.common import (
     read_json_object,
     request_id,
     services_of,
-    with_errors,
 )
 from relaygate.tasks import store
 from relaygate.tasks.midjourney import MidjourneyTasks
@@ -64,9 +63,6 @@ def render_error(error: GatewayError, rid: str) -> tuple[int, bytes]:
     return error.status, error_body(error, rid)
 
 
-mj_errors = with_errors(render_error)
-
-
 def _key(request: web.Request) -> KeyRecord:
     token = bearer_token(request.headers.get("Authorization")) or request.headers.get("mj-api-secret") or None
     return authenticate(services_of(request).snapshots.current.keys_by_hash, token, client_ip(request))
@@ -82,7 +78,6 @@ def _origin(request: web.Request) -> str:
 
 
 def _submit_handler(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    @mj_errors
     async def submit(request: web.Request) -> web.StreamResponse:
         rid, key, body, _raw = await accept_call(request, _key)
         checked = check_submit(endpoint, body)
@@ -95,7 +90,6 @@ def _submit_handler(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web
     return submit
 
 
-@mj_errors
 async def fetch(request: web.Request) -> web.StreamResponse:
     key = _key(request)
     relay = request.app[MJ_RELAY]
@@ -103,7 +97,6 @@ async def fetch(request: web.Request) -> web.StreamResponse:
     return json_response(relay.render(task, _origin(request)), rid=request_id(request))
 
 
-@mj_errors
 async def list_by_condition(request: web.Request) -> web.StreamResponse:
     key = _key(request)
     body, _raw = await read_json_object(request, services_of(request).settings.max_body_bytes)
@@ -119,14 +112,12 @@ async def list_by_condition(request: web.Request) -> web.StreamResponse:
     return json_response([relay.render(t, origin) for t in await relay.tasks(key, ids)], rid=request_id(request))
 
 
-@mj_errors
 async def image_seed(request: web.Request) -> web.StreamResponse:
     key = _key(request)
     answer = await request.app[MJ_RELAY].image_seed(key, request.match_info["task_id"])
     return json_response(answer.body, status=answer.status, rid=request_id(request))
 
 
-@mj_errors
 async def image(request: web.Request) -> web.StreamResponse:
     """A task's image or video through a signed, expiring link (no key: the signature is the grant)."""
     task_id = request.match_info["task_id"]
@@ -187,7 +178,6 @@ def _data_url(url: str) -> CachedFile:
         raise NotFound("The task has no such image.", code="image_not_found") from exc
 
 
-@mj_errors
 async def notify(request: web.Request) -> web.StreamResponse:
     """An upstream's callback with a task object; the path token proves it is the channel's."""
     relay = request.app[MJ_RELAY]

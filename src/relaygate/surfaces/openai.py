@@ -30,7 +30,6 @@ from relaygate.surfaces.common import (
     send_result,
     services_of,
     visible_models,
-    with_errors,
 )
 
 _MODEL_CREATED = 1_700_000_000
@@ -39,9 +38,6 @@ _UNLIMITED_USD = 100_000_000
 
 def render_error(error: GatewayError, rid: str) -> tuple[int, bytes]:
     return error.status, error_body(error, rid)
-
-
-openai_errors = with_errors(render_error)
 
 
 def authenticated_key(request: web.Request) -> KeyRecord:
@@ -70,7 +66,6 @@ def validate_chat_body(body: dict[str, Any]) -> tuple[str, bool]:
     return model, bool(stream)
 
 
-@openai_errors
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     rid, key, body, raw = await accept_call(request, authenticated_key)
     model, stream = validate_chat_body(body)
@@ -81,7 +76,6 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await send_result(request, result, rid, OPENAI)
 
 
-@openai_errors
 async def embeddings(request: web.Request) -> web.StreamResponse:
     rid, key, body, raw = await accept_call(request, authenticated_key)
     model = check_openai_embeddings_request(body)
@@ -105,7 +99,6 @@ async def list_models(request: web.Request) -> web.StreamResponse:
     return await _openai_list_models(request)
 
 
-@openai_errors
 async def _openai_list_models(request: web.Request) -> web.StreamResponse:
     key = authenticated_key(request)
     data = [_model_object(m) for m in visible_models(request, key)]
@@ -120,7 +113,6 @@ async def get_model(request: web.Request) -> web.StreamResponse:
     return await _openai_get_model(request)
 
 
-@openai_errors
 async def _openai_get_model(request: web.Request) -> web.StreamResponse:
     key = authenticated_key(request)
     name = request.match_info["model"]
@@ -136,7 +128,6 @@ def _usd_fragment(nano: int, scale: int = 1) -> orjson.Fragment:
     return orjson.Fragment(format(value.normalize(), "f").encode())
 
 
-@openai_errors
 async def billing_subscription(request: web.Request) -> web.StreamResponse:
     key = authenticated_key(request)
     limit = _usd_fragment(key.quota_nano) if key.quota_nano is not None else _UNLIMITED_USD
@@ -147,7 +138,6 @@ async def billing_subscription(request: web.Request) -> web.StreamResponse:
     }, rid=request_id(request))
 
 
-@openai_errors
 async def billing_usage(request: web.Request) -> web.StreamResponse:
     """Spend so far, in cents, as the chat front-ends that show a balance expect."""
     key = authenticated_key(request)
