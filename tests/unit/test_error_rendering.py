@@ -25,7 +25,6 @@ secret: test-secret-not-a-secret-0123456789
 access_log: false
 """
 # The request stores its ids under string keys, which aiohttp 3.14 warns about (seen only in-process).
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 
 async def _bug(request: web.Request) -> web.StreamResponse:

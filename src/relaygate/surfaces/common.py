@@ -33,6 +33,11 @@ T = TypeVar("T")
 ErrorRenderer = Callable[[GatewayError, str], tuple[int, bytes]]
 
 
+# Kept on the request once made or read (typed keys: aiohttp warns about plain string keys).
+_REQUEST_ID = web.RequestKey("request_id", str)
+_CLIENT_REQUEST_ID: web.RequestKey[str | None] = web.RequestKey("client_request_id")
+
+
 def services_of(request: web.Request) -> Services:
     return request.app[SERVICES]
 
@@ -42,11 +47,10 @@ def request_id(request: web.Request) -> str:
     the request. It keys the usage record, the task and the access-log line: an id the client chose
     could be anyone's (another key's, or its own from an earlier call), so it is never a key
     (``client_request_id`` keeps it beside)."""
-    existing = request.get("request_id")
-    if existing:
-        return str(existing)
+    if _REQUEST_ID in request:
+        return request[_REQUEST_ID]
     rid = "req_" + os.urandom(12).hex()
-    request["request_id"] = rid
+    request[_REQUEST_ID] = rid
     return rid
 
 
@@ -54,15 +58,15 @@ def client_request_id(request: web.Request) -> str | None:
     """The client's own id for this request when it sent a sane one: ``X-Client-Request-Id`` (OpenAI's
     name), else ``X-Request-Id``; at most 128 printable ASCII characters. Stored and echoed, not unique.
     Read once and kept on the request (the handler and the response stamp both ask)."""
-    if "client_request_id" in request:
-        return request["client_request_id"]  # type: ignore[no-any-return]
+    if _CLIENT_REQUEST_ID in request:
+        return request[_CLIENT_REQUEST_ID]
     found = None
     for name in (CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER):
         given = request.headers.get(name)
         if given and len(given) <= 128 and given.isascii() and given.isprintable():
             found = given
             break
-    request["client_request_id"] = found
+    request[_CLIENT_REQUEST_ID] = found
     return found
 
 
