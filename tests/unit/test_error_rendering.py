@@ -1,5 +1,5 @@
-"""One place renders every error: a handler registered plainly (no wrapper of its own) that raises
-answers in the error shape of the surface owning its path, with the request ids, and a bug is a
+"""One place renders every error: a handler registered through ``add_route`` (no wrapper of its own)
+that raises answers in the error shape of the surface owning its path, with the request ids, and a bug is a
 logged 500 whose log line names the route pattern, not the request's own path."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from relaygate.app import create_app
 from relaygate.errors import InvalidRequest, NotFound
 from relaygate.server import prepare_database
 from relaygate.settings import load_settings
+from relaygate.surfaces.common import add_route
 
 _CONFIG = """
 home: {home}
@@ -24,7 +25,6 @@ admin_key: rg-test-admin-not-a-secret
 secret: test-secret-not-a-secret-0123456789
 access_log: false
 """
-# The request stores its ids under string keys, which aiohttp 3.14 warns about (seen only in-process).
 
 
 async def _bug(request: web.Request) -> web.StreamResponse:
@@ -48,7 +48,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:  # type: ignore[t
     # aiohttp resolves the most specific path prefix first, so these win over the catch-all route.
     for path, handler in (("/v1/boom/{word}", _bug), ("/v1beta/boom", _bug), ("/api/boom", _not_found),
                           ("/mj-fast/mj/boom", _invalid), ("/v1/messages/boom", _bug)):
-        app.router.add_get(path, handler)
+        add_route(app, "GET", path, handler)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
 

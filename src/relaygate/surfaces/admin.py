@@ -18,7 +18,7 @@ from relaygate.auth.gate import key_digest
 from relaygate.auth.keys import bearer_token
 from relaygate.dialects.openai.errors import error_body
 from relaygate.errors import AuthenticationFailed, GatewayError, NotFound
-from relaygate.surfaces.common import Handler, json_response, read_json_object, request_id, services_of
+from relaygate.surfaces.common import Handler, add_route, json_response, read_json_object, request_id, services_of
 
 ADMIN_BODY_LIMIT = 1024 * 1024
 _MAX_ID = 2**31 - 1
@@ -203,4 +203,4 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 
 def add_routes(app: web.Application) -> None:
     for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+        add_route(app, method, path, handler)

@@ -20,6 +20,7 @@ from relaygate.relay.call import Call
 from relaygate.surfaces.common import (
     CHAT_RELAY,
     accept_call,
+    add_route,
     client_ip,
     client_request_id,
     json_response,
@@ -124,5 +125,5 @@ async def get_model(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/messages", messages)
-    app.router.add_post("/v1/messages/count_tokens", count_tokens)
+    add_route(app, "POST", "/v1/messages", messages)
+    add_route(app, "POST", "/v1/messages/count_tokens", count_tokens)

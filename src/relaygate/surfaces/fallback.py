@@ -13,7 +13,7 @@ from aiohttp import web
 
 from relaygate.errors import NotFound
 from relaygate.surfaces import admin, anthropic, gemini, midjourney, openai
-from relaygate.surfaces.common import ErrorRenderer
+from relaygate.surfaces.common import ErrorRenderer, add_route
 from relaygate.surfaces.rendering import renderer_for
 
 _ANY_PATH = "/{tail:(?s:.*)}"
@@ -53,4 +53,4 @@ async def unknown_route(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     """Call after every other surface has added its routes."""
-    app.router.add_route("*", _ANY_PATH, unknown_route)
+    add_route(app, "*", _ANY_PATH, unknown_route)

@@ -26,6 +26,7 @@ from relaygate.surfaces.common import (
     CHAT_RELAY,
     EMBEDDINGS_RELAY,
     accept_call,
+    add_route,
     client_ip,
     client_request_id,
     json_response,
@@ -146,6 +147,6 @@ async def get_model(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     for version in ("/v1beta", "/v1"):
-        app.router.add_post(version + "/models/{target}", model_action)
-    app.router.add_get("/v1beta/models", list_models)
-    app.router.add_get("/v1beta/models/{model}", get_model)
+        add_route(app, "POST", version + "/models/{target}", model_action)
+    add_route(app, "GET", "/v1beta/models", list_models)
+    add_route(app, "GET", "/v1beta/models/{model}", get_model)

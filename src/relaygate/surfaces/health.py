@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from aiohttp import web
 
-from relaygate.surfaces.common import json_response, services_of
+from relaygate.surfaces.common import add_route, json_response, services_of
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -30,5 +30,5 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    add_route(app, "GET", "/healthz", healthz)
+    add_route(app, "GET", "/readyz", readyz)

@@ -17,6 +17,7 @@ from relaygate.relay.images import ImagesRelay
 from relaygate.relay.multipart import FilePart, ImageForm, read_image_request
 from relaygate.surfaces.common import (
     accept_call,
+    add_route,
     client_ip,
     client_request_id,
     json_response,
@@ -142,7 +143,7 @@ async def task(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     for prefix in ("/v1", ""):
-        app.router.add_post(prefix + "/images/generations", generations)
-        app.router.add_post(prefix + "/images/edits", edits)
-        app.router.add_post(prefix + "/images/variations", variations)
-        app.router.add_get(prefix + "/images/tasks/{task_id}", task)
+        add_route(app, "POST", prefix + "/images/generations", generations)
+        add_route(app, "POST", prefix + "/images/edits", edits)
+        add_route(app, "POST", prefix + "/images/variations", variations)
+        add_route(app, "GET", prefix + "/images/tasks/{task_id}", task)

@@ -29,6 +29,7 @@ from relaygate.relay.midjourney import SURFACE, MidjourneyRelay, MjRefused
 from relaygate.relay.signed_media import CachedFile, MediaCache, SignedLinks
 from relaygate.surfaces.common import (
     accept_call,
+    add_route,
     client_ip,
     client_request_id,
     json_response,
@@ -194,9 +195,9 @@ async def notify(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     for prefix in ("", *(f"/{mode}" for mode in MODE_PREFIXES)):
         for path, endpoint in _SUBMIT_PATHS.items():
-            app.router.add_post(prefix + path, _submit_handler(endpoint))
-        app.router.add_get(prefix + "/mj/task/{task_id}/fetch", fetch)
-        app.router.add_post(prefix + "/mj/task/list-by-condition", list_by_condition)
-        app.router.add_get(prefix + "/mj/task/{task_id}/image-seed", image_seed)
-        app.router.add_get(prefix + "/mj/image/{task_id}", image)
-    app.router.add_post("/mj/notify/{channel_id}/{token}", notify)
+            add_route(app, "POST", prefix + path, _submit_handler(endpoint))
+        add_route(app, "GET", prefix + "/mj/task/{task_id}/fetch", fetch)
+        add_route(app, "POST", prefix + "/mj/task/list-by-condition", list_by_condition)
+        add_route(app, "GET", prefix + "/mj/task/{task_id}/image-seed", image_seed)
+        add_route(app, "GET", prefix + "/mj/image/{task_id}", image)
+    add_route(app, "POST", "/mj/notify/{channel_id}/{token}", notify)

@@ -23,6 +23,7 @@ from relaygate.surfaces.common import (
     CHAT_RELAY,
     EMBEDDINGS_RELAY,
     accept_call,
+    add_route,
     client_ip,
     client_request_id,
     json_response,
@@ -147,9 +148,9 @@ async def billing_usage(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     for prefix in ("/v1", ""):
-        app.router.add_post(prefix + "/chat/completions", chat_completions)
-        app.router.add_post(prefix + "/embeddings", embeddings)
-        app.router.add_get(prefix + "/dashboard/billing/subscription", billing_subscription)
-        app.router.add_get(prefix + "/dashboard/billing/usage", billing_usage)
-    app.router.add_get("/v1/models", list_models)
-    app.router.add_get("/v1/models/{model}", get_model)
+        add_route(app, "POST", prefix + "/chat/completions", chat_completions)
+        add_route(app, "POST", prefix + "/embeddings", embeddings)
+        add_route(app, "GET", prefix + "/dashboard/billing/subscription", billing_subscription)
+        add_route(app, "GET", prefix + "/dashboard/billing/usage", billing_usage)
+    add_route(app, "GET", "/v1/models", list_models)
+    add_route(app, "GET", "/v1/models/{model}", get_model)

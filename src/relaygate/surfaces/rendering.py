@@ -1,23 +1,18 @@
-"""The one place that turns an error into a response: an aiohttp middleware, and the table of which
-surface renders the errors of which path prefix.
+"""Which surface renders the errors of which path prefix: the table the one error boundary asks
+(``surfaces/common.add_route`` wraps every route with it; app.py hands it ``renderer_for``).
 
-Handlers only raise. A ``GatewayError`` leaves in the error shape of the surface that owns the path;
-anything else is a bug: logged by type and route pattern (never with the request's own data) and
-answered with a 500 in that same shape. aiohttp caches the middleware chain per handler; it costs
-~1.4 µs per request more than a decorator on each handler did (bench/dispatch.py; docs/performance.md).
+A ``GatewayError`` leaves in the error shape of the surface that owns the path; a bug is a logged 500
+in that same shape. It is applied where routes are registered, not as an aiohttp middleware: the
+middleware measured ~6 µs per request on bench/ (aiohttp's per-request chain lookup and current-app
+wrapper; docs/performance.md).
 """
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
-from relaygate.errors import GatewayError
 from relaygate.surfaces import admin, anthropic, gemini, midjourney, openai
-from relaygate.surfaces.common import ErrorRenderer, Handler, error_response, request_id
-
-log = logging.getLogger("relaygate.surfaces")
+from relaygate.surfaces.common import ErrorRenderer
 
 # Each surface's error renderer for the path prefixes it owns; a path under none of them is OpenAI's.
 # Matched against the path with a "/" added, so "/api/" owns "/api" and what is below it, while
@@ -52,19 +47,3 @@ def _models_renderer(request: web.Request) -> ErrorRenderer:
     if gemini.is_gemini_client(request) or ":" in request.path:
         return gemini.render_error
     return openai.render_error
-
-
-@web.middleware
-async def render_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except GatewayError as error:
-        return error_response(error, request_id(request), renderer_for(request))
-    except web.HTTPException:
-        raise
-    except Exception as exc:
-        rid = request_id(request)
-        route = request.match_info.route.resource
-        log.exception("unhandled %s in %s (request id %s)", type(exc).__name__,
-                      route.canonical if route is not None else "?", rid)
-        return error_response(GatewayError("The gateway had an internal error."), rid, renderer_for(request))
