@@ -30,7 +30,7 @@ from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
 from relaygate.storage.recorder import Recorder
 from relaygate.surfaces import admin, anthropic, fallback, gemini, health, images, midjourney, openai
-from relaygate.surfaces.common import CHAT_RELAY, EMBEDDINGS_RELAY, ERROR_RENDERER, SERVICES, stamp_request_ids
+from relaygate.surfaces.common import CHAT_RELAY, EMBEDDINGS_RELAY, ERROR_RENDERER, SERVICES
 from relaygate.surfaces.rendering import renderer_for
 from relaygate.tasks.engine import TaskEngine
 from relaygate.tasks.images import KIND as IMAGE_TASK
@@ -44,7 +44,6 @@ log = logging.getLogger("relaygate")
 def create_app(settings: Settings, prepared: Prepared) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[ERROR_RENDERER] = renderer_for  # every route's error boundary asks it (surfaces/common.add_route)
-    app.on_response_prepare.append(stamp_request_ids)
     health.add_routes(app)
     openai.add_routes(app)
     images.add_routes(app)

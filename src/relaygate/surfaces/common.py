@@ -62,18 +62,22 @@ def _guarded(handler: Handler) -> Handler:
 
     async def guard(request: web.Request) -> web.StreamResponse:
         try:
-            return await handler(request)
+            response = await handler(request)
         except GatewayError as error:
-            return error_response(error, request_id(request), request.app[ERROR_RENDERER](request))
-        except web.HTTPException:
+            response = error_response(error, request_id(request), request.app[ERROR_RENDERER](request))
+        except web.HTTPException as exc:
+            stamp_request_ids(request, exc)
             raise
         except Exception as exc:
             rid = request_id(request)
             resource = request.match_info.route.resource
             log.exception("unhandled %s in %s (request id %s)", type(exc).__name__,
                           resource.canonical if resource is not None else "?", rid)
-            return error_response(GatewayError("The gateway had an internal error."), rid,
-                                  request.app[ERROR_RENDERER](request))
+            response = error_response(GatewayError("The gateway had an internal error."), rid,
+                                      request.app[ERROR_RENDERER](request))
+        if not response.prepared:  # a stream sent by send_result carries them already
+            stamp_request_ids(request, response)
+        return response
 
     return functools.wraps(handler)(guard)
 
@@ -110,9 +114,10 @@ def client_request_id(request: web.Request) -> str | None:
     return found
 
 
-async def stamp_request_ids(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: every response of every route carries relaygate's ``X-Request-Id``, and
-    the client's own id as ``X-Client-Request-Id`` when it sent one."""
+def stamp_request_ids(request: web.Request, response: web.StreamResponse) -> None:
+    """Put relaygate's ``X-Request-Id``, and the client's own id as ``X-Client-Request-Id`` when it sent
+    one, on a response before it is sent: done by the error boundary for every response a route returns
+    (and every aiohttp exception it lets through), and by ``send_result`` for a stream, which it sends itself."""
     response.headers[REQUEST_ID_HEADER] = request_id(request)
     given = client_request_id(request)
     if given is not None:
@@ -228,6 +233,7 @@ async def send_result(request: web.Request, result: RelayResult, rid: str, diale
         "Content-Type": stream_type, "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
     })
+    stamp_request_ids(request, stream)
     body = result.body
     try:
         await stream.prepare(request)
