@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from tests.helpers.gateway import Gateway
+from tests.helpers.raw_http import RawAnswer
+from tests.helpers.raw_http import parse as parse_answer
 
 SEED = int(os.environ.get("RELAYGATE_FUZZ_SEED", "9"))
 TIMEOUT_S = 30.0
@@ -63,17 +65,9 @@ def _pieces(body: bytes, size: int = 4096) -> Iterable[bytes]:
     return (body[i:i + size] for i in range(0, len(body), size)) if body else ()
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
 
 
-async def send(port: int, probe: Probe) -> Reply | str:
+async def send(port: int, probe: Probe) -> RawAnswer | str:
     """The reply, or why there was none."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT_S)
@@ -93,41 +87,18 @@ async def send(port: int, probe: Probe) -> Reply | str:
     return parse(raw)
 
 
-def parse(raw: bytes) -> Reply | str:
-    while raw.startswith(b"HTTP/1.1 1"):  # an interim answer (100 Continue) before the real one
-        raw = raw.partition(b"\r\n\r\n")[2]
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    if not sep:
-        return f"not an HTTP answer: {raw[:200]!r}"
-    status_line, *header_lines = head.split(b"\r\n")
-    parts = status_line.split(b" ", 2)
-    if len(parts) < 2 or not parts[1].isdigit():
-        return f"bad status line: {status_line[:200]!r}"
-    headers: dict[str, str] = {}
-    for line in header_lines:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = _dechunk(body)
-    return Reply(int(parts[1]), headers, body)
+def parse(raw: bytes) -> RawAnswer | str:
+    """The answer, or why the bytes are not one."""
+    try:
+        return parse_answer(raw)
+    except ValueError as exc:
+        return str(exc)
 
 
-def _dechunk(body: bytes) -> bytes:
-    out = bytearray()
-    while body:
-        size_line, _, rest = body.partition(b"\r\n")
-        size = int(size_line.split(b";")[0] or b"0", 16)
-        if size == 0:
-            break
-        out += rest[:size]
-        body = rest[size + 2:]
-    return bytes(out)
-
-
-async def send_all(port: int, probes: list[Probe]) -> list[Reply | str]:
+async def send_all(port: int, probes: list[Probe]) -> list[RawAnswer | str]:
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(probe: Probe) -> Reply | str:
+    async def one(probe: Probe) -> RawAnswer | str:
         async with gate:
             return await send(port, probe)
 
@@ -181,7 +152,7 @@ def _http_refusal(probe: Probe, body: Any, status: int) -> bool:
             and body["error"]["code"] in ("malformed_http", "request_head_too_large"))
 
 
-def judge(probe: Probe, reply: Reply | str) -> str | None:
+def judge(probe: Probe, reply: RawAnswer | str) -> str | None:
     """What is wrong with the answer to ``probe``, or None."""
     if isinstance(reply, str):
         return reply
@@ -259,7 +230,7 @@ def check(gateway: Gateway, probes: list[Probe]) -> Tally:
     return verdict(gateway, tally, log_start, expected=len(probes))
 
 
-def _record(gateway: Gateway, tally: Tally, probe: Probe, reply: Reply | str) -> None:
+def _record(gateway: Gateway, tally: Tally, probe: Probe, reply: RawAnswer | str) -> None:
     tally.sent += 1
     if not isinstance(reply, str):
         tally.statuses[reply.status] = tally.statuses.get(reply.status, 0) + 1

@@ -50,16 +50,24 @@ def read_until_closed(sock: socket.socket) -> bytes:
 
 
 def parse(raw: bytes) -> RawAnswer:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ")[1])
+    """The final answer in ``raw`` (interim 1xx answers skipped, a chunked body joined). Raises
+    ``ValueError`` when ``raw`` is not an HTTP answer."""
+    while raw.startswith(b"HTTP/1.1 1"):  # an interim answer (100 Continue) before the real one
+        raw = raw.partition(b"\r\n\r\n")[2]
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise ValueError(f"not an HTTP answer: {raw[:200]!r}")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ValueError(f"bad status line: {status_line[:200]!r}")
     headers = {}
-    for line in lines[1:]:
+    for line in lines:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding") == "chunked":
+    if headers.get("transfer-encoding", "").lower() == "chunked":
         body = _unchunk(body)
-    return RawAnswer(status, headers, body)
+    return RawAnswer(int(parts[1]), headers, body)
 
 
 def send(port: int, method: str, target: bytes, headers: dict[str, bytes] | None = None,
@@ -71,7 +79,7 @@ def _unchunk(body: bytes) -> bytes:
     out = b""
     while body:
         size_line, _, rest = body.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
+        size = int(size_line.split(b";")[0] or b"0", 16)
         if size == 0:
             break
         out += rest[:size]

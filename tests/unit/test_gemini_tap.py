@@ -15,7 +15,8 @@ from relaygate.core.chat import FinishReason, TextPart, ThinkingPart, ToolCallPa
 from relaygate.core.stream import accumulate
 from relaygate.core.usage import Usage
 from relaygate.dialects.gemini.stream import gemini_stream_to_core
-from relaygate.dialects.gemini.stream_tap import HELD_LIMIT, GeminiStreamTap
+from relaygate.dialects.gemini.stream_tap import GeminiStreamTap
+from relaygate.dialects.held import HELD_LIMIT
 from relaygate.sse import SSEDecoder
 from tests.fakes.gemini_upstream import Behavior, Reply
 

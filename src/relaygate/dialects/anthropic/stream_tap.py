@@ -21,11 +21,11 @@ import orjson
 from relaygate.billing.tokenizer import TokenTally
 from relaygate.core.usage import Usage
 from relaygate.dialects.anthropic.shared import usage_from_anthropic
+from relaygate.dialects.held import HeldFrames
 from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.sse import SSEDecoder, SSEEvent, named_frame
 
 MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
-HELD_LIMIT = 64 * 1024  # bytes kept after message_stop (nothing should follow it)
 
 
 class AnthropicStreamTap:
@@ -39,8 +39,7 @@ class AnthropicStreamTap:
         self.events = 0
         self.finish_reasons: set[str] = set()
         self.saw_stop = False
-        self._held: list[bytes] = []
-        self._held_bytes = 0
+        self._held = HeldFrames()
         self._usage: dict[str, Any] = {}
         self._tally = TokenTally(model)  # the client's model name, as the meter counts
 
@@ -73,7 +72,7 @@ class AnthropicStreamTap:
     def final_frame(self) -> bytes:
         """The held-back ``message_stop`` (as the upstream sent it), sent once the usage record is
         committed; the canonical one if none came."""
-        return b"".join(self._held) or MESSAGE_STOP
+        return self._held.joined() or MESSAGE_STOP
 
     def _forward(self, events: list[SSEEvent]) -> bytes:
         out: list[bytes] = []
@@ -82,18 +81,10 @@ class AnthropicStreamTap:
             frame = self._frame(event)
             # Nothing should follow message_stop; if something does, it stays behind it.
             if after_stop:
-                self._hold(frame)
+                self._held.add(frame)
             else:
                 out.append(frame)
         return b"".join(out)
-
-    def _hold(self, frame: bytes) -> None:
-        """Keep ``frame`` for ``final_frame``: the first always, what follows it up to ``HELD_LIMIT``
-        bytes; beyond that it is dropped, so that an upstream that goes on after its end cannot grow
-        what the tap holds."""
-        if frame and (not self._held or self._held_bytes + len(frame) <= HELD_LIMIT):
-            self._held.append(frame)
-            self._held_bytes += len(frame)
 
     def _frame(self, event: SSEEvent) -> bytes:
         """The bytes to forward for one event: as it came, nothing (held), or an error made safe."""
@@ -107,7 +98,7 @@ class AnthropicStreamTap:
         kind = payload.get("type", event.event) if isinstance(payload, dict) else event.event
         if kind == "message_stop":
             self.saw_stop = True
-            self._hold(event.frame())
+            self._held.add(event.frame())
             return b""
         self.events += 1
         if not isinstance(payload, dict):

@@ -19,10 +19,9 @@ from relaygate.billing.tokenizer import TokenTally
 from relaygate.core.chat import json_text
 from relaygate.core.usage import Usage
 from relaygate.dialects.gemini.shared import usage_from_gemini
+from relaygate.dialects.held import HeldFrames
 from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.sse import SSEDecoder, SSEEvent, data_frame
-
-HELD_LIMIT = 64 * 1024  # bytes kept after the finishing chunk (nothing should follow it)
 
 
 class GeminiStreamTap:
@@ -35,8 +34,7 @@ class GeminiStreamTap:
         self.events = 0
         self.finish_reasons: set[str] = set()
         self._tally = TokenTally(model)  # the client's model name, as the meter counts
-        self._held: list[bytes] = []
-        self._held_bytes = 0
+        self._held = HeldFrames()
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward to the client for this upstream read (possibly empty)."""
@@ -57,25 +55,17 @@ class GeminiStreamTap:
     def final_frame(self) -> bytes:
         """The held-back last chunk (the one with the finish reason, which also carries the final
         usage), sent once the usage record is committed; Gemini has no terminator event."""
-        return b"".join(self._held)
+        return self._held.joined()
 
     def _forward(self, events: list[SSEEvent]) -> bytes:
         out: list[bytes] = []
         for event in events:
             frame = self._frame(event)
             if self._held or (self.finish_reasons and self.error is None):
-                self._hold(frame)  # the last chunk, and anything after it, waits for the record
+                self._held.add(frame)  # the last chunk, and anything after it, waits for the record
             else:
                 out.append(frame)
         return b"".join(out)
-
-    def _hold(self, frame: bytes) -> None:
-        """Keep ``frame`` for ``final_frame``: the first always, what follows it up to ``HELD_LIMIT``
-        bytes; beyond that it is dropped, so that an upstream that goes on after its end cannot grow
-        what the tap holds."""
-        if frame and (not self._held or self._held_bytes + len(frame) <= HELD_LIMIT):
-            self._held.append(frame)
-            self._held_bytes += len(frame)
 
     def _frame(self, event: SSEEvent) -> bytes:
         if event.data is None:
