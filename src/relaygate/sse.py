@@ -41,6 +41,11 @@ class SSEDecoder:
         self._max_event_bytes = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        return [event for block in self.blocks(chunk) if (event := parse_event(block)) is not None]
+
+    def blocks(self, chunk: bytes) -> list[bytes]:
+        """The events that ``chunk`` completes, as their normalised bytes (``SSEEvent.raw``; possibly
+        empty blocks): for a tap that looks into most events only with a byte search."""
         if self._pending_cr:
             chunk = b"\r" + chunk
             self._pending_cr = False
@@ -57,7 +62,7 @@ class SSEDecoder:
         parts = buffer.split(b"\n\n")
         rest = parts.pop()
         self._pending, self._pending_bytes = ([rest], len(rest)) if rest else ([], 0)
-        return [event for part in parts if (event := parse_event(part)) is not None]
+        return parts
 
     def _ends_an_event(self, chunk: bytes) -> bool:
         """Whether a blank line ends in ``chunk``, also one whose first newline came with the last read."""
@@ -76,10 +81,14 @@ class SSEDecoder:
 
     def flush(self) -> list[SSEEvent]:
         """Whatever is left when the stream ends (an event missing its final blank line)."""
+        event = parse_event(self.flush_block())
+        return [event] if event is not None else []
+
+    def flush_block(self) -> bytes:
+        """``flush`` as the event's normalised bytes (empty when nothing was left)."""
         rest = b"".join(self._pending)
         self._pending, self._pending_bytes, self._pending_cr = [], 0, False
-        event = parse_event(rest.strip(b"\n"))
-        return [event] if event is not None else []
+        return rest.strip(b"\n")
 
     @property
     def has_partial(self) -> bool:

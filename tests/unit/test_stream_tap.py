@@ -140,3 +140,38 @@ def test_a_usage_chunk_with_choices_is_kept() -> None:
     last = chunk({"content": "!"}, "stop", usage=USAGE)
     assert run(tap, [OPENING, last, DONE]) == OPENING + last
     assert tap.usage is not None and tap.usage.input_tokens == 11
+
+
+def test_a_long_stream_without_usage_is_counted_whole_while_holding_little() -> None:
+    """Plain deltas pass on unparsed; their data waits (bounded) and is counted when asked or when the
+    bound is reached, so the count equals that of the whole text however long the stream."""
+    words = [f" word{i % 97}" for i in range(20_000)]
+    tap = OpenAIStreamTap(client_wants_usage=False, model="gpt-4o")
+    held = 0
+    for word in words:
+        assert tap.feed(chunk({"content": word})) == chunk({"content": word})
+        held = max(held, tap._uncounted_bytes)
+    tap.feed(DONE)
+    assert tap.produced_tokens() == count_text("".join(words), "gpt-4o")
+    assert 0 < held <= 64 * 1024 + 200  # the bound plus one event
+
+
+def test_null_usage_and_finish_reason_in_every_chunk_are_not_reports() -> None:
+    """OpenAI sends ``"usage": null`` in every chunk of a stream that asked for usage; spaced JSON too."""
+    spaced = b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}], "usage": null}\n\n'
+    tap = OpenAIStreamTap(client_wants_usage=False, model="gpt-4o")
+    assert tap.feed(spaced) == spaced
+    assert tap._uncounted_bytes > 0  # passed on unparsed, its text waiting to be counted
+    assert tap.feed(FINISH) + tap.feed(DONE) + tap.finish() == FINISH
+    assert tap.usage is None and tap.finish_reasons == {"stop"}
+    assert tap.produced_tokens() == count_text("Hi", "gpt-4o")
+
+
+def test_a_key_named_inside_the_text_is_not_mistaken_for_a_report() -> None:
+    """Generated text that spells out '"usage": {…}' or '"error"' is forwarded and counted as text."""
+    text = 'the "usage": {"prompt_tokens": 1} and "error": "x" and "finish_reason": "stop"'
+    tap = OpenAIStreamTap(client_wants_usage=False, model="gpt-4o")
+    piece = chunk({"content": text})
+    assert run(tap, [piece, DONE]) == piece
+    assert tap.usage is None and tap.error is None and tap.finish_reasons == set()
+    assert tap.produced_tokens() == count_text(text, "gpt-4o")

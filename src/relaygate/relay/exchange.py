@@ -61,9 +61,16 @@ class JsonResult:
     content_type: str = "application/json"
 
 
+class FinalFrame(bytes):
+    """A stream's last bytes (its terminator or closing error event): the sender writes them together
+    with the end of the response, one write instead of two."""
+
+    __slots__ = ()
+
+
 @dataclass(slots=True)
 class StreamResult:
-    body: AsyncIterator[bytes]
+    body: AsyncIterator[bytes]  # may end with a ``FinalFrame``
 
 
 RelayResult = JsonResult | StreamResult
@@ -254,7 +261,7 @@ class Exchange:
                 reason = EndReason.TIMEOUT
             except (UpstreamConnectError, StreamFrameTooLarge):  # an event that never ends is a broken stream
                 reason = EndReason.STREAM_CUT
-            yield await self._stream_end(call, leg, tap, cut_reason(reason, self._streams), delivered)
+            yield FinalFrame(await self._stream_end(call, leg, tap, cut_reason(reason, self._streams), delivered))
         finally:
             self._streams.discard(response)
             response.close()

@@ -18,6 +18,7 @@ from relaygate.auth.records import KeyRecord
 from relaygate.dialects.base import Dialect
 from relaygate.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest, ShuttingDown
 from relaygate.relay.chat import ChatRelay, JsonResult, RelayResult
+from relaygate.relay.exchange import FinalFrame
 from relaygate.relay.embeddings import EmbeddingsRelay
 from relaygate.relay.services import Services
 
@@ -238,9 +239,11 @@ async def send_result(request: web.Request, result: RelayResult, rid: str, diale
     try:
         await stream.prepare(request)
         async for piece in body:
-            if piece:
+            if type(piece) is FinalFrame:
+                await stream.write_eof(piece)  # the last bytes and the chunked terminator in one write
+            elif piece:
                 await stream.write(piece)
-        await stream.write_eof()
+        await stream.write_eof()  # no-op when the final frame ended the response
     except (ConnectionError, RuntimeError):
         pass  # the client left; closing the body below bills what it received
     except Exception as exc:  # a bug after the 200 went out: end the stream with an error event, not garbage
