@@ -18,8 +18,8 @@ from relaygate.auth.records import KeyRecord
 from relaygate.dialects.base import Dialect
 from relaygate.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest, ShuttingDown
 from relaygate.relay.chat import ChatRelay, JsonResult, RelayResult
-from relaygate.relay.exchange import FinalFrame
 from relaygate.relay.embeddings import EmbeddingsRelay
+from relaygate.relay.exchange import FinalFrame
 from relaygate.relay.services import Services
 
 log = logging.getLogger("relaygate.surfaces")
