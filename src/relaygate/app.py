@@ -4,6 +4,7 @@ in-memory state. Nothing here is global: two apps in one process do not share an
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -39,6 +40,12 @@ from relaygate.tasks.midjourney import MidjourneyTasks
 from relaygate.tasks.webhook import WebhookSender
 
 log = logging.getLogger("relaygate")
+
+
+def _warmed_up(services: Services, done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("loading the tokenizers failed: %s", done.exception())
+    services.warmed_up = True  # ready either way: a count that fails is answered per request
 
 
 def create_app(settings: Settings, prepared: Prepared) -> web.Application:
@@ -85,6 +92,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
                                  lease_s=settings.task_lease_s)
         image_tasks.engine = mj_tasks.engine = task_engine
         warm = asyncio.get_running_loop().run_in_executor(None, tokenizer.warm_up)
+        warm.add_done_callback(functools.partial(_warmed_up, services))
         snapshots.start()
         recorder.start()
         access_log.start()

@@ -35,6 +35,14 @@ def test_start_up_warns_about_each_served_model_without_a_price(gateway: Gateway
     assert "model mock-gpt is served" not in logs and "model mock-image is served" not in logs
 
 
+def test_ready_only_once_the_tokenizers_are_loaded(gateway: Gateway) -> None:
+    """A balancer that waits for /readyz sends no traffic while the vocabularies still load."""
+    answer = httpx.get(gateway.url + "/readyz")
+    assert answer.status_code == 200
+    assert answer.json()["checks"] == {"draining": "no", "snapshot": "loaded", "tokenizers": "loaded",
+                                       "database": "ok"}
+
+
 def test_insufficient_quota_says_what_was_reserved_and_that_max_tokens_lowers_it(gateway: Gateway) -> None:
     body = {"model": "mock-gpt", "max_tokens": 1_000_000, "messages": [{"role": "user", "content": "hi"}]}
     refused = httpx.post(gateway.url + "/v1/chat/completions", json=body, headers=auth())

@@ -29,4 +29,7 @@ class Services:
     box: SecretBox
     engine: AsyncEngine
     draining: bool = field(default=False)
+    # The tokenizers' vocabularies are loaded (a thread at start, ~0.5 s, longer under load): readiness
+    # waits for it, so that a balancer sends no traffic to an instance still busy with it.
+    warmed_up: bool = field(default=False)
     streams: OpenStreams = field(default_factory=OpenStreams)  # what a shutdown cuts (relay/cutoff.py)

@@ -94,9 +94,33 @@ def request_id(request: web.Request) -> str:
     (``client_request_id`` keeps it beside)."""
     if _REQUEST_ID in request:
         return request[_REQUEST_ID]
-    rid = "req_" + os.urandom(12).hex()
+    rid = "req_" + _random_hex.take()
     request[_REQUEST_ID] = rid
     return rid
+
+
+class _RandomHex:
+    """24 random hex digits at a time, from the OS's random bytes read 12 KiB at once: one
+    ``getrandom`` call per 1,024 ids instead of one per request (~4 µs each under load). The pool is
+    dropped in a forked child (``--workers``), which would otherwise hand out its parent's ids."""
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def take(self) -> str:
+        at = self._at
+        if at + 12 > len(self._pool):
+            self._pool, at = os.urandom(12 * 1024), 0
+        self._at = at + 12
+        return self._pool[at:at + 12].hex()
+
+    def drop(self) -> None:
+        self._pool, self._at = b"", 0
+
+
+_random_hex = _RandomHex()
+os.register_at_fork(after_in_child=_random_hex.drop)
 
 
 def client_request_id(request: web.Request) -> str | None:
