@@ -7,7 +7,6 @@ Request code never reads the environment; it is handed a ``Settings``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 
 from relaygate.errors import ConfigError
+from relaygate.hints import unknown_name
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -31,17 +31,6 @@ _ENDPOINT_TAILS = ("/chat/completions", "/completions", "/messages", "/messages/
                    "/images/generations", "/images/edits", "/images/variations", "/responses", "/models",
                    "/mj/submit/imagine")
 _ENDPOINT_METHODS = re.compile(r":(stream)?generatecontent|:embedcontent|:batchembedcontents|:counttokens|/models/")
-
-
-def did_you_mean(name: str, candidates: tuple[str, ...] | list[str]) -> str:
-    """`` (did you mean 'x'?)`` naming the closest candidate to a misspelt ``name``, or '' when none is close."""
-    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
-
-
-def unknown_name(what: str, name: str, allowed: tuple[str, ...] | list[str]) -> str:
-    """One sentence for an unknown field: its name, the closest valid one, and every valid one."""
-    return f"unknown {what} '{name}'{did_you_mean(name, allowed)}; expected one of: {', '.join(allowed)}"
 
 
 def endpoint_in_base_url(url: str) -> str | None:

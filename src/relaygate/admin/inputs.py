@@ -17,8 +17,9 @@ from relaygate.auth.records import parse_networks
 from relaygate.billing.money import usd_to_nano
 from relaygate.billing.pricing import PRICE_FIELDS
 from relaygate.errors import InvalidRequest
+from relaygate.hints import did_you_mean
 from relaygate.providers.registry import known_kinds
-from relaygate.settings import did_you_mean, endpoint_in_base_url
+from relaygate.settings import endpoint_in_base_url
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1

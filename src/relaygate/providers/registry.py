@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from relaygate.hints import unknown_name
 from relaygate.providers.anthropic import AnthropicProvider
 from relaygate.providers.azure import AzureProvider
 from relaygate.providers.base import ChatImagesProvider, ChatProvider, EmbeddingsProvider, ImagesProvider
@@ -13,7 +14,6 @@ from relaygate.providers.midjourney import KIND as MIDJOURNEY
 from relaygate.providers.midjourney import MidjourneyProvider
 from relaygate.providers.mock import MockProvider
 from relaygate.providers.openai import OpenAIProvider
-from relaygate.settings import unknown_name
 
 _PROVIDERS: dict[str, ChatProvider] = {
     "openai": OpenAIProvider(),
