@@ -17,10 +17,13 @@ from relaygate.relay.access_log import AccessLog
 from relaygate.relay.chat import ChatRelay
 from relaygate.relay.embeddings import EmbeddingsRelay
 from relaygate.relay.image_stream import ImageStreams
+from relaygate.relay.image_tasks import KIND as IMAGE_TASK
+from relaygate.relay.image_tasks import ImageTasks
 from relaygate.relay.images import ImagesRelay
 from relaygate.relay.media import MediaFetcher
 from relaygate.relay.midjourney import KIND as MJ_TASK
 from relaygate.relay.midjourney import MidjourneyRelay
+from relaygate.relay.midjourney_tasks import MidjourneyTasks
 from relaygate.relay.services import Services
 from relaygate.relay.signed_media import MediaCache, SignedLinks
 from relaygate.relay.snapshot import SnapshotStore
@@ -34,9 +37,6 @@ from relaygate.surfaces import admin, anthropic, fallback, gemini, health, image
 from relaygate.surfaces.common import CHAT_RELAY, EMBEDDINGS_RELAY, ERROR_RENDERER, SERVICES
 from relaygate.surfaces.rendering import renderer_for
 from relaygate.tasks.engine import TaskEngine
-from relaygate.tasks.images import KIND as IMAGE_TASK
-from relaygate.tasks.images import ImageTasks
-from relaygate.tasks.midjourney import MidjourneyTasks
 from relaygate.tasks.webhook import WebhookSender
 
 log = logging.getLogger("relaygate")

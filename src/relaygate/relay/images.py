@@ -1,5 +1,5 @@
 """The images use case: generations, edits and variations, price per image or per token, routed like
-chat, tried in order; also what an async image task runs (``tasks/images.py``).
+chat, tried in order; also what an async image task runs (``relay/image_tasks.py``).
 
 A channel whose kind makes images in OpenAI's format (OpenAI, Azure, the mock) gets the client's
 request as it is: the JSON body (re-encoded only when the model name changes), or the multipart form

@@ -7,7 +7,7 @@ price name — or, for a follow-up (action, modal, change), to the channel that 
 with the parent's upstream id. Before anything is sent, the task is stored with the action's price as
 its hold (``relay/midjourney_holds.py``: charged only while the key's quota in the database covers
 it). An accepted submit (code 1, 21, 22) makes that row the client's task, settled or refunded, once,
-when it ends (``tasks/midjourney.py`` follows it); a refused submit (code 3, 4, 23, 24...) ends it
+when it ends (``relay/midjourney_tasks.py`` follows it); a refused submit (code 3, 4, 23, 24...) ends it
 refunded and is relayed with a matching HTTP status: it costs nothing.
 
 Clients see relaygate's own task ids, never the upstream's: ids are only meaningful to their owner

@@ -13,6 +13,7 @@ from relaygate.dialects.openai.images import check_image_request
 from relaygate.errors import InvalidRequest, NotFound, ShuttingDown
 from relaygate.relay.call import Call
 from relaygate.relay.image_stream import ImageStreams
+from relaygate.relay.image_tasks import KIND, SURFACE, ImageTasks, task_envelope
 from relaygate.relay.images import ImagesRelay
 from relaygate.relay.multipart import FilePart, ImageForm, read_image_request
 from relaygate.surfaces.common import (
@@ -28,7 +29,6 @@ from relaygate.surfaces.common import (
 )
 from relaygate.surfaces.openai import authenticated_key
 from relaygate.tasks import store
-from relaygate.tasks.images import KIND, SURFACE, ImageTasks, task_envelope
 from relaygate.tasks.webhook import check_webhook_url
 
 IMAGES_RELAY: web.AppKey[ImagesRelay] = web.AppKey("images_relay", ImagesRelay)

@@ -26,6 +26,7 @@ from relaygate.providers.base import (
 )
 from relaygate.relay.call import Call
 from relaygate.relay.midjourney import SURFACE, MidjourneyRelay, MjRefused
+from relaygate.relay.midjourney_tasks import MidjourneyTasks
 from relaygate.relay.signed_media import CachedFile, MediaCache, SignedLinks
 from relaygate.surfaces.common import (
     accept_call,
@@ -38,7 +39,6 @@ from relaygate.surfaces.common import (
     services_of,
 )
 from relaygate.tasks import store
-from relaygate.tasks.midjourney import MidjourneyTasks
 
 MJ_RELAY: web.AppKey[MidjourneyRelay] = web.AppKey("mj_relay", MidjourneyRelay)
 MJ_TASKS: web.AppKey[MidjourneyTasks] = web.AppKey("mj_tasks", MidjourneyTasks)
