@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from relaygate.addresses import host_allowed, parse_url, public_session
 from relaygate.errors import InvalidRequest
-from relaygate.relay.media import host_allowed, parse_url, public_session
 from relaygate.tasks import store
 from relaygate.tasks.engine import now_ms
 from relaygate.tasks.store import Lease
