@@ -17,12 +17,11 @@ from relaygate.relay.access_log import AccessLog
 from relaygate.relay.chat import ChatRelay
 from relaygate.relay.embeddings import EmbeddingsRelay
 from relaygate.relay.image_stream import ImageStreams
-from relaygate.relay.image_tasks import KIND as IMAGE_TASK
 from relaygate.relay.image_tasks import ImageTasks
 from relaygate.relay.images import ImagesRelay
 from relaygate.relay.media import MediaFetcher
-from relaygate.relay.midjourney import KIND as MJ_TASK
 from relaygate.relay.midjourney import MidjourneyRelay
+from relaygate.relay.midjourney_media import MidjourneyMedia
 from relaygate.relay.midjourney_tasks import MidjourneyTasks
 from relaygate.relay.services import Services
 from relaygate.relay.signed_media import MediaCache, SignedLinks
@@ -37,6 +36,7 @@ from relaygate.surfaces import admin, anthropic, fallback, gemini, health, image
 from relaygate.surfaces.common import CHAT_RELAY, EMBEDDINGS_RELAY, ERROR_RENDERER, SERVICES
 from relaygate.surfaces.rendering import renderer_for
 from relaygate.tasks.engine import TaskEngine
+from relaygate.tasks.poller import ChannelPoller
 from relaygate.tasks.webhook import WebhookSender
 
 log = logging.getLogger("relaygate")
@@ -83,13 +83,14 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
         images_relay = app[images.IMAGES_RELAY] = ImagesRelay(services)
         app[images.IMAGE_STREAMS] = ImageStreams(images_relay)
         webhooks = WebhookSender(timeout_s=settings.webhook_timeout_s, allow_private=settings.allow_private_webhooks)
-        image_tasks = app[images.IMAGE_TASKS] = ImageTasks(services, images_relay, webhooks)
-        links = app[midjourney.MJ_LINKS] = SignedLinks(box.signing_key("mj-image"), settings.mj_image_url_ttl_s)
-        app[midjourney.MJ_CACHE] = MediaCache(settings.mj_image_cache_bytes)
+        image_tasks = app[images.IMAGE_TASKS] = ImageTasks(services, images_relay)
+        links = SignedLinks(box.signing_key("mj-image"), settings.mj_image_url_ttl_s)
+        app[midjourney.MJ_MEDIA] = MidjourneyMedia(services, links, MediaCache(settings.mj_image_cache_bytes))
         mj_relay = app[midjourney.MJ_RELAY] = MidjourneyRelay(services, links)
-        mj_tasks = app[midjourney.MJ_TASKS] = MidjourneyTasks(services, mj_relay, webhooks)
-        task_engine = TaskEngine(engine, {IMAGE_TASK: image_tasks, MJ_TASK: mj_tasks}, poll_s=settings.task_poll_s,
-                                 lease_s=settings.task_lease_s)
+        mj_tasks = app[midjourney.MJ_TASKS] = MidjourneyTasks(services, mj_relay)
+        task_engine = TaskEngine(engine, (image_tasks, mj_tasks), webhooks, poll_s=settings.task_poll_s,
+                                 lease_s=settings.task_lease_s, webhook_attempts=settings.webhook_attempts)
+        mj_poller = ChannelPoller(engine, mj_tasks, period_s=settings.mj_poll_s)
         image_tasks.engine = mj_tasks.engine = task_engine
         warm = asyncio.get_running_loop().run_in_executor(None, tokenizer.warm_up)
         warm.add_done_callback(functools.partial(_warmed_up, services))
@@ -97,13 +98,13 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
         recorder.start()
         access_log.start()
         task_engine.start()
-        mj_tasks.start()
+        mj_poller.start()
         try:
             yield
         finally:
             services.draining = True
             services.streams.stop()
-            await mj_tasks.stop()
+            await mj_poller.stop()
             await task_engine.stop(settings.shutdown_timeout_s)
             await webhooks.close()
             await recorder.stop()

@@ -20,10 +20,9 @@ from relaygate.relay.multipart import (
     EncodedForm,
     FilePart,
     ImageForm,
-    read_image_form,
-    read_image_request,
     sniff_image_type,
 )
+from relaygate.surfaces.multipart import read_image_form, read_image_request
 
 BOUNDARY = "test-boundary-1234"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8

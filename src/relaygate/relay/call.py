@@ -39,3 +39,13 @@ class Call:
 
     def elapsed_ms(self, since: float | None = None) -> int:
         return int(((since if since is not None else time.monotonic()) - self.started) * 1000)
+
+
+def task_call(keys_by_id: Mapping[int, KeyRecord], task: Mapping[str, Any], surface: str,
+              body: dict[str, Any]) -> Call:
+    """A call standing for a task's run. Its key is the snapshot's (``keys_by_id``), or, when the key
+    was removed since, a stand-in with its id and name: the task was paid for at submit and must still
+    end."""
+    key = keys_by_id.get(task["key_id"]) or KeyRecord(id=task["key_id"], name=task["key_name"] or "", key_hash="")
+    return Call(request_id=task["request_id"], surface=surface, model=task["model"], stream=False, key=key,
+                client_ip=task["client_ip"], client_request_id=task["client_request_id"], body=body)

@@ -19,20 +19,21 @@ from typing import Any
 
 import orjson
 
+from relaygate.auth.records import KeyRecord
 from relaygate.billing.rules import EndReason
 from relaygate.core.images import ImageJob, ImageOperation
 from relaygate.dialects.openai.images import check_image_request
-from relaygate.errors import GatewayError, InsufficientQuota, UpstreamTimeout
-from relaygate.relay.call import Call
+from relaygate.errors import GatewayError, InsufficientQuota, NotFound, UpstreamTimeout
+from relaygate.relay.call import Call, task_call
 from relaygate.relay.exchange import AccountingUnavailable, Failure
 from relaygate.relay.images import ImagesRelay, bill_for, estimated_usage
 from relaygate.relay.multipart import ImageForm
 from relaygate.relay.services import Services
 from relaygate.storage.recorder import UsageRecord
 from relaygate.tasks import store
-from relaygate.tasks.engine import TaskEngine, now_ms, task_call
-from relaygate.tasks.store import Lease, StoredFile
-from relaygate.tasks.webhook import WebhookSender, deliver_step
+from relaygate.tasks.engine import TaskEngine
+from relaygate.tasks.store import Lease, Row, StoredFile, now_ms
+from relaygate.tasks.webhook import check_webhook_url
 
 log = logging.getLogger("relaygate.tasks")
 
@@ -41,17 +42,22 @@ SURFACE = "openai.images"
 
 
 class ImageTasks:
-    """Submits image tasks and runs them (the engine's handler for kind ``image``)."""
+    """Submits image tasks, shows them to their owner, and runs them (the engine's ``TaskKind``
+    ``image``)."""
 
-    def __init__(self, services: Services, relay: ImagesRelay, webhooks: WebhookSender) -> None:
+    name = KIND
+
+    def __init__(self, services: Services, relay: ImagesRelay) -> None:
         self._services = services
         self._relay = relay
-        self._webhooks = webhooks
         self.engine: TaskEngine | None = None  # set by the app once the engine exists
 
     # --- submit -------------------------------------------------------------------------------------
 
     async def submit(self, call: Call, job: ImageJob, form: ImageForm | None, webhook: str | None) -> str:
+        """Store the task with its hold; its id. ``webhook``: where to deliver it once final."""
+        if webhook is not None:
+            check_webhook_url(webhook, allow_private=self._services.settings.allow_private_webhooks)
         self._relay.candidates(call)  # the model must be served now, or the submit is refused
         hold = self._relay.admit(call, job)
         task_id = os.urandom(16).hex()
@@ -86,12 +92,25 @@ class ImageTasks:
             self.engine.wake()
         return task_id
 
-    # --- run (engine handler) -----------------------------------------------------------------------
+    # --- queries ------------------------------------------------------------------------------------
 
-    async def run(self, task: dict[str, Any], lease: Lease) -> None:
-        if task["status"] in store.FINAL_STATUSES:
-            await self._deliver(task, lease)
-            return
+    async def get(self, key: KeyRecord, task_id: str) -> dict[str, Any]:
+        """The key's own task as ``GET /v1/images/tasks/{id}`` shows it (new-api's envelope). A foreign
+        task is answered exactly like an unknown one: ids must not be probeable."""
+        row = await store.get(self._services.engine, task_id) if len(task_id) <= 64 else None
+        if row is None or row["kind"] != KIND or row["key_id"] != key.id:
+            raise NotFound(f"No image task with the id '{task_id[:64]}'.", param="task_id", code="task_not_found")
+        return task_envelope(row)
+
+    # --- run (the engine's TaskKind) ------------------------------------------------------------------
+
+    def needs_work(self, task: Row) -> bool:
+        return task["status"] not in store.FINAL_STATUSES  # a final task is due only for its webhook
+
+    def webhook_body(self, task: Row) -> bytes:
+        return orjson.dumps(task_envelope(task))
+
+    async def work(self, task: Row, lease: Lease) -> None:
         now = now_ms()
         if now >= task["deadline_ms"]:
             await self._end(task, lease, self._call(task),
@@ -110,7 +129,7 @@ class ImageTasks:
         await self._make(task, lease)
 
     def _call(self, task: dict[str, Any]) -> Call:
-        call = task_call(self._services, task, SURFACE, dict(task["request"]["params"]))
+        call = task_call(self._services.snapshots.current.keys_by_id, task, SURFACE, dict(task["request"]["params"]))
         call.price = self._services.snapshots.current.prices.lookup(task["model"])
         return call
 
@@ -165,10 +184,6 @@ class ImageTasks:
         self._relay.meter.log(record)
         if task["webhook"] and self.engine is not None:
             self.engine.wake()  # the webhook is delivered as the task's next piece of work
-
-    async def _deliver(self, task: dict[str, Any], lease: Lease) -> None:
-        await deliver_step(self._services.engine, self._webhooks, task, lease, orjson.dumps(task_envelope(task)),
-                           self._services.settings.webhook_attempts)
 
 
 def job_from_task(task: dict[str, Any]) -> ImageJob:

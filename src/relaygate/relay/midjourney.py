@@ -356,6 +356,14 @@ class MidjourneyRelay:
                 if r["kind"] == KIND and r["status"] != SUBMITTING}
         return [rows[i] for i in wanted if i in rows]
 
+    async def fetch(self, key: KeyRecord, task_id: str, origin: str | None) -> dict[str, Any]:
+        """``GET /mj/task/{id}/fetch``: the key's own task as it sees it."""
+        return self.render(await self.owned_task(key, task_id), origin)
+
+    async def listed(self, key: KeyRecord, ids: Sequence[str], origin: str | None) -> list[dict[str, Any]]:
+        """``POST /mj/task/list-by-condition``: the key's own tasks among ``ids``, in their order."""
+        return [self.render(task, origin) for task in await self.tasks(key, ids)]
+
     def render(self, task: Row, origin: str | None) -> dict[str, Any]:
         """The task as its owner sees it; media links signed when the channel proxies them."""
         request = task["request"] or {}
@@ -399,14 +407,6 @@ class MidjourneyRelay:
         return Answer(200, submit_result(int(answer.get("code") or codes.FAILURE),
                                          _description(answer, channel.scrubber), answer.get("result"),
                                          _properties(answer, channel.scrubber)))
-
-    def media_url(self, task: Row, media: str) -> str | None:
-        """The upstream URL behind one of a task's media names (as ``rewrite_media`` names them)."""
-        found: dict[str, str] = {}
-        if task["result"]:
-            copy = dict(task["result"])
-            rewrite_media(copy, lambda name, url: found.setdefault(name, url))
-        return found.get(media)
 
 
 def _accepted_status(submit: MjSubmit, answer: Mapping[str, Any]) -> tuple[str, bool]:

@@ -1,11 +1,9 @@
 """Following Midjourney tasks until they end: batch polls of each channel's upstream, the upstream's
 own callbacks, timeouts, settlement, and the client's ``notifyHook``.
 
-Polling is shared by every process through one named lease per channel (``mj-poll:<channel id>``):
-whoever holds it polls that channel every ``mj_poll_s``, asking for all of its unfinished tasks with
-``POST /mj/task/list-by-condition`` in batches; the others skip the channel, so no task is fetched
-twice per round however many instances run. A holder that dies stops renewing, and another process
-takes the channel after the lease (three poll periods, at least 2 s).
+Polling is shared by every process through one named lease per channel (``mj-poll:<channel id>``,
+``tasks/poller.py``): whoever holds it polls that channel every ``mj_poll_s``, asking for all of its
+unfinished tasks with ``POST /mj/task/list-by-condition`` in batches.
 
 Every observed change (status, progress, image, buttons) is applied only if it moves the task forward
 (spec §7 order), so a late poll cannot undo a callback. The end of a task is one transaction (status,
@@ -18,8 +16,6 @@ which ends it refunded.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -31,7 +27,7 @@ from relaygate.dialects.midjourney.task import scrubbed_task
 from relaygate.errors import GatewayError
 from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout
 from relaygate.providers.registry import midjourney_provider
-from relaygate.relay.call import Call
+from relaygate.relay.call import Call, task_call
 from relaygate.relay.exchange import Failure
 from relaygate.relay.midjourney import KIND, SURFACE, MidjourneyRelay
 from relaygate.relay.midjourney_holds import SUBMITTING
@@ -39,62 +35,32 @@ from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
 from relaygate.scrub import NO_CHANNEL
 from relaygate.tasks import store
-from relaygate.tasks.engine import TaskEngine, now_ms, process_owner, task_call
-from relaygate.tasks.store import Lease, Row
-from relaygate.tasks.webhook import WebhookSender, deliver_step
+from relaygate.tasks.engine import TaskEngine
+from relaygate.tasks.store import Lease, Row, now_ms
 
 log = logging.getLogger("relaygate.tasks")
 
 BATCH = 100  # ids per list-by-condition request
-_OPEN_LIMIT = 5000  # unfinished tasks looked at per channel and round
 _WATCHED = ("status", "progress", "imageUrl", "imageUrls", "videoUrl", "videoUrls", "buttons", "failReason",
             "finishTime")
 
 
 class MidjourneyTasks:
-    def __init__(self, services: Services, relay: MidjourneyRelay, webhooks: WebhookSender) -> None:
+    """Follows Midjourney tasks: the poller's ``PolledKind`` (batch queries per channel), the upstreams'
+    callbacks, and the engine's ``TaskKind`` ``midjourney`` (a left-behind submit's refund, the client's
+    notifyHook)."""
+
+    name = KIND
+    lease_prefix = "mj-poll"
+
+    def __init__(self, services: Services, relay: MidjourneyRelay) -> None:
         self._services = services
         self._relay = relay
-        self._webhooks = webhooks
         self.engine: TaskEngine | None = None
-        self._owner = process_owner()
-        self._loop_task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
-    # --- the poll loop ------------------------------------------------------------------------------
+    # --- polling (the poller's PolledKind) ----------------------------------------------------------
 
-    def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._loop(), name="relaygate-mj-poll")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-
-    async def _loop(self) -> None:
-        poll_s = self._services.settings.mj_poll_s
-        while not self._stopping.is_set():
-            try:
-                await self.poll_once()
-            except Exception as exc:  # the database or an upstream is away: try again next round
-                log.warning("midjourney poll failed: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(poll_s):
-                    await self._stopping.wait()
-
-    async def poll_once(self) -> None:
-        engine = self._services.engine
-        lease_ms = int(max(3 * self._services.settings.mj_poll_s, 2.0) * 1000)
-        for channel_id in await store.open_channels(engine, KIND):
-            now = now_ms()
-            if await store.take_lease(engine, f"mj-poll:{channel_id}", self._owner, now, now + lease_ms):
-                await self._poll_channel(channel_id)
-
-    async def _poll_channel(self, channel_id: int) -> None:
-        engine = self._services.engine
-        tasks = await store.open_tasks(engine, KIND, channel_id, _OPEN_LIMIT)
+    async def poll_channel(self, channel_id: int, tasks: list[Row]) -> None:
         now = now_ms()
         live: list[Row] = []
         for task in tasks:
@@ -207,7 +173,7 @@ class MidjourneyTasks:
             self._wake()
 
     def _call_for(self, task: Row) -> Call:
-        call = task_call(self._services, task, SURFACE, {})
+        call = task_call(self._services.snapshots.current.keys_by_id, task, SURFACE, {})
         call.price = self._relay.price(task["model"])
         call.channel = self._services.snapshots.current.channels.get(task["channel_id"] or -1)
         call.upstream_model = task["model"]
@@ -232,18 +198,21 @@ class MidjourneyTasks:
             await self.apply(task, upstream)
         return True
 
-    # --- the client's notifyHook (the engine's handler for this kind) -------------------------------
+    # --- the engine's TaskKind: a left-behind submit, the client's notifyHook -----------------------
 
-    async def run(self, task: dict[str, Any], lease: Lease) -> None:
-        if task["status"] == SUBMITTING:  # left behind by a process that died mid-submit: refund it
-            error = GatewayError("The submit was interrupted before the upstream's answer was taken in; "
-                                 "it was refunded.", code="task_interrupted")
-            await self._relay.holds.abandon(self._call_for(task), task["id"], task["hold_nano"],
-                                            Failure(error, EndReason.UPSTREAM_ERROR), lease)
-            return
+    def needs_work(self, task: Row) -> bool:
+        return bool(task["status"] == SUBMITTING)  # any other due task is due for its notifyHook
+
+    async def work(self, task: Row, lease: Lease) -> None:
+        """A submit left behind by a process that died before the upstream's answer was taken in: refunded."""
+        error = GatewayError("The submit was interrupted before the upstream's answer was taken in; "
+                             "it was refunded.", code="task_interrupted")
+        await self._relay.holds.abandon(self._call_for(task), task["id"], task["hold_nano"],
+                                        Failure(error, EndReason.UPSTREAM_ERROR), lease)
+
+    def webhook_body(self, task: Row) -> bytes:
         origin = (task["request"] or {}).get("origin")  # where the client submitted it (signed media links)
-        await deliver_step(self._services.engine, self._webhooks, task, lease,
-                           orjson.dumps(self._relay.render(task, origin)), self._services.settings.webhook_attempts)
+        return orjson.dumps(self._relay.render(task, origin))
 
 
 def _int_or(value: Any, default: int) -> int:

@@ -10,12 +10,12 @@ from relaygate.auth.gate import check_model
 from relaygate.core.images import ImageJob, ImageOperation
 from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.images import check_image_request
-from relaygate.errors import InvalidRequest, NotFound, ShuttingDown
+from relaygate.errors import InvalidRequest, ShuttingDown
 from relaygate.relay.call import Call
 from relaygate.relay.image_stream import ImageStreams
-from relaygate.relay.image_tasks import KIND, SURFACE, ImageTasks, task_envelope
+from relaygate.relay.image_tasks import SURFACE, ImageTasks
 from relaygate.relay.images import ImagesRelay
-from relaygate.relay.multipart import FilePart, ImageForm, read_image_request
+from relaygate.relay.multipart import FilePart, ImageForm
 from relaygate.surfaces.common import (
     accept_call,
     add_route,
@@ -27,9 +27,8 @@ from relaygate.surfaces.common import (
     send_result,
     services_of,
 )
+from relaygate.surfaces.multipart import read_image_request
 from relaygate.surfaces.openai import authenticated_key
-from relaygate.tasks import store
-from relaygate.tasks.webhook import check_webhook_url
 
 IMAGES_RELAY: web.AppKey[ImagesRelay] = web.AppKey("images_relay", ImagesRelay)
 IMAGE_TASKS: web.AppKey[ImageTasks] = web.AppKey("image_tasks", ImageTasks)
@@ -123,22 +122,15 @@ async def _submit(request: web.Request, call: Call, job: ImageJob, form: ImageFo
     if job.stream:
         raise InvalidRequest("An async task cannot stream; send either 'stream' or '?async=true'.", param="stream",
                              code="unsupported_parameter")
-    settings = services_of(request).settings
     webhook = request.query.get("webhook") or None
-    if webhook is not None:
-        check_webhook_url(webhook, allow_private=settings.allow_private_webhooks)
     task_id = await request.app[IMAGE_TASKS].submit(call, job, form, webhook)
     return json_response({"task_id": task_id}, rid=call.request_id)
 
 
 async def task(request: web.Request) -> web.StreamResponse:
     key = authenticated_key(request)
-    task_id = request.match_info["task_id"]
-    row = await store.get(services_of(request).engine, task_id) if len(task_id) <= 64 else None
-    # A foreign task is answered exactly like an unknown one: ids must not be probeable.
-    if row is None or row["kind"] != KIND or row["key_id"] != key.id:
-        raise NotFound(f"No image task with the id '{task_id[:64]}'.", param="task_id", code="task_not_found")
-    return json_response(task_envelope(row), rid=request_id(request))
+    shown = await request.app[IMAGE_TASKS].get(key, request.match_info["task_id"])
+    return json_response(shown, rid=request_id(request))
 
 
 def add_routes(app: web.Application) -> None:

@@ -5,7 +5,6 @@ image links, and the upstreams' callbacks; every route also under the speed-mode
 
 from __future__ import annotations
 
-import base64
 import hmac
 from collections.abc import Awaitable, Callable
 
@@ -17,17 +16,11 @@ from relaygate.auth.keys import bearer_token
 from relaygate.auth.records import KeyRecord
 from relaygate.dialects.midjourney.errors import error_body
 from relaygate.dialects.midjourney.requests import Endpoint, check_submit
-from relaygate.errors import GatewayError, InvalidRequest, NotFound, PermissionDenied, UpstreamError
-from relaygate.providers.base import (
-    UpstreamBodyTooLarge,
-    UpstreamConnectError,
-    UpstreamReadTimeout,
-    UpstreamRequest,
-)
+from relaygate.errors import GatewayError, InvalidRequest, PermissionDenied
 from relaygate.relay.call import Call
 from relaygate.relay.midjourney import SURFACE, MidjourneyRelay, MjRefused
+from relaygate.relay.midjourney_media import MidjourneyMedia
 from relaygate.relay.midjourney_tasks import MidjourneyTasks
-from relaygate.relay.signed_media import CachedFile, MediaCache, SignedLinks
 from relaygate.surfaces.common import (
     accept_call,
     add_route,
@@ -38,12 +31,10 @@ from relaygate.surfaces.common import (
     request_id,
     services_of,
 )
-from relaygate.tasks import store
 
 MJ_RELAY: web.AppKey[MidjourneyRelay] = web.AppKey("mj_relay", MidjourneyRelay)
 MJ_TASKS: web.AppKey[MidjourneyTasks] = web.AppKey("mj_tasks", MidjourneyTasks)
-MJ_LINKS: web.AppKey[SignedLinks] = web.AppKey("mj_links", SignedLinks)
-MJ_CACHE: web.AppKey[MediaCache] = web.AppKey("mj_cache", MediaCache)
+MJ_MEDIA: web.AppKey[MidjourneyMedia] = web.AppKey("mj_media", MidjourneyMedia)
 
 MODE_PREFIXES = ("mj-fast", "mj-relax", "mj-turbo")
 _SUBMIT_PATHS = {
@@ -54,7 +45,6 @@ _SUBMIT_PATHS = {
     "/mj/submit/upload-discord-images": Endpoint.UPLOAD, "/mj/submit/change": Endpoint.CHANGE,
     "/mj/submit/simple-change": Endpoint.SIMPLE_CHANGE, "/mj/submit/edits": Endpoint.EDITS,
 }
-_MAX_IMAGE_BYTES = 64 * 1024 * 1024
 _LIST_LIMIT = 1000
 
 
@@ -93,9 +83,8 @@ def _submit_handler(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web
 
 async def fetch(request: web.Request) -> web.StreamResponse:
     key = _key(request)
-    relay = request.app[MJ_RELAY]
-    task = await relay.owned_task(key, request.match_info["task_id"])
-    return json_response(relay.render(task, _origin(request)), rid=request_id(request))
+    shown = await request.app[MJ_RELAY].fetch(key, request.match_info["task_id"], _origin(request))
+    return json_response(shown, rid=request_id(request))
 
 
 async def list_by_condition(request: web.Request) -> web.StreamResponse:
@@ -108,9 +97,8 @@ async def list_by_condition(request: web.Request) -> web.StreamResponse:
         raise InvalidRequest("'ids' must be an array of task ids.", param="ids", code="invalid_type")
     if len(ids) > _LIST_LIMIT:
         raise InvalidRequest(f"'ids' may name at most {_LIST_LIMIT} tasks.", param="ids", code="invalid_value")
-    relay = request.app[MJ_RELAY]
-    origin = _origin(request)
-    return json_response([relay.render(t, origin) for t in await relay.tasks(key, ids)], rid=request_id(request))
+    shown = await request.app[MJ_RELAY].listed(key, ids, _origin(request))
+    return json_response(shown, rid=request_id(request))
 
 
 async def image_seed(request: web.Request) -> web.StreamResponse:
@@ -121,62 +109,12 @@ async def image_seed(request: web.Request) -> web.StreamResponse:
 
 async def image(request: web.Request) -> web.StreamResponse:
     """A task's image or video through a signed, expiring link (no key: the signature is the grant)."""
-    task_id = request.match_info["task_id"]
-    media = request.query.get("media", "image")
-    if not request.app[MJ_LINKS].valid(task_id, media, request.query.get("expires", ""),
-                                       request.query.get("signature", "")):
-        raise PermissionDenied("This image link is not valid or has expired; fetch the task again for a new one.",
-                               code="invalid_signature")
-    services = services_of(request)
-    task = await store.get(services.engine, task_id)
-    relay = request.app[MJ_RELAY]
-    url = relay.media_url(task, media) if task is not None else None
-    if task is None or url is None:
-        raise NotFound("The task has no such image.", code="image_not_found")
-    cache = request.app[MJ_CACHE]
-    file = cache.get(url)
-    if file is None:
-        file = await _download(request, task["channel_id"], url)
-        if task["status"] == "SUCCESS":  # previews of running tasks change; finished media do not
-            cache.put(url, file)
-    response = web.Response(body=file.data, content_type=file.content_type.split(";")[0])
-    response.headers["Cache-Control"] = "private, max-age=3600" if task["status"] == "SUCCESS" else "no-cache"
+    query = request.query
+    found = await request.app[MJ_MEDIA].file(request.match_info["task_id"], query.get("media", "image"),
+                                             query.get("expires", ""), query.get("signature", ""))
+    response = web.Response(body=found.file.data, content_type=found.file.content_type.split(";")[0])
+    response.headers["Cache-Control"] = "private, max-age=3600" if found.final else "no-cache"
     return response
-
-
-async def _download(request: web.Request, channel_id: int | None, url: str) -> CachedFile:
-    services = services_of(request)
-    if url.startswith("data:"):  # the offline mock's images travel inside the task
-        return _data_url(url)
-    channel = services.snapshots.current.channels.get(channel_id or -1)
-    if channel is None or not url.startswith(("http://", "https://")):
-        raise NotFound("The task has no such image.", code="image_not_found")
-    # The media host named by the operator's upstream; it gets no channel secret.
-    upstream = UpstreamRequest("GET", url, {"Accept": "image/*,video/*"}, b"")
-    upstream.connect_timeout = services.settings.connect_timeout_s
-    upstream.read_timeout = services.settings.first_byte_timeout_s
-    try:
-        response = await services.http.send(upstream)
-        try:
-            data = await response.read(_MAX_IMAGE_BYTES)
-        finally:
-            response.close()
-    except (UpstreamConnectError, UpstreamReadTimeout, UpstreamBodyTooLarge) as exc:
-        raise UpstreamError("The image could not be fetched from the upstream.") from exc
-    if response.status != 200:
-        raise UpstreamError(f"The upstream answered HTTP {response.status} for the image.")
-    return CachedFile(response.content_type or "image/png", data)
-
-
-def _data_url(url: str) -> CachedFile:
-    header, _, data = url.partition(",")
-    if not header.endswith(";base64"):
-        raise NotFound("The task has no such image.", code="image_not_found")
-    try:
-        return CachedFile(header[5:].removesuffix(";base64") or "application/octet-stream",
-                          base64.b64decode(data, validate=True))
-    except ValueError as exc:
-        raise NotFound("The task has no such image.", code="image_not_found") from exc
 
 
 async def notify(request: web.Request) -> web.StreamResponse:

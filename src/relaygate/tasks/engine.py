@@ -12,25 +12,18 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from relaygate.auth.records import KeyRecord
-from relaygate.relay.call import Call
-from relaygate.relay.services import Services
 from relaygate.tasks import store
-from relaygate.tasks.store import Lease
+from relaygate.tasks.store import Lease, Row, now_ms
+from relaygate.tasks.webhook import WebhookSender, deliver_step
 
 log = logging.getLogger("relaygate.tasks")
 
 _RETRY_AFTER_BUG_MS = 5_000
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def process_owner() -> str:
@@ -38,26 +31,35 @@ def process_owner() -> str:
     return f"{os.uname().nodename[:32]}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
-def task_call(services: Services, task: dict[str, Any], surface: str, body: dict[str, Any]) -> Call:
-    """A call standing for a task's run. Its key is the snapshot's, or, when the key was removed since,
-    a stand-in with its id and name: the task was paid for at submit and must still end."""
-    key = services.snapshots.current.keys_by_id.get(task["key_id"]) or KeyRecord(
-        id=task["key_id"], name=task["key_name"] or "", key_hash="")
-    return Call(request_id=task["request_id"], surface=surface, model=task["model"], stream=False, key=key,
-                client_ip=task["client_ip"], client_request_id=task["client_request_id"], body=body)
+class TaskKind(Protocol):
+    """A kind of task as the engine runs it (the ``tasks.kind`` column): filled in by the use case
+    that owns the kind (``relay/image_tasks.py``, ``relay/midjourney_tasks.py``) and handed to the
+    engine when the app starts. The engine knows nothing else about a kind."""
 
+    name: str  # the tasks.kind value of its tasks
 
-class TaskHandler(Protocol):
-    async def run(self, task: dict[str, Any], lease: Lease) -> None:
-        """Do the task's due work and leave it final or released with its next ``due_ms``."""
+    def needs_work(self, task: Row) -> bool:
+        """Whether a due task needs its kind's own work (running it, ending it); False: it is due only
+        for its webhook, which the engine delivers."""
+        ...
+
+    async def work(self, task: Row, lease: Lease) -> None:
+        """Do the task's due work under ``lease`` and leave it final or released with its next
+        ``due_ms``."""
+        ...
+
+    def webhook_body(self, task: Row) -> bytes:
+        """The task as its owner's webhook receives it (JSON)."""
         ...
 
 
 class TaskEngine:
-    def __init__(self, engine: AsyncEngine, handlers: Mapping[str, TaskHandler], *, poll_s: float, lease_s: float,
-                 capacity: int = 32) -> None:
+    def __init__(self, engine: AsyncEngine, kinds: Iterable[TaskKind], webhooks: WebhookSender, *, poll_s: float,
+                 lease_s: float, webhook_attempts: int, capacity: int = 32) -> None:
         self._engine = engine
-        self._handlers = dict(handlers)
+        self._kinds = {kind.name: kind for kind in kinds}
+        self._webhooks = webhooks
+        self._webhook_attempts = webhook_attempts
         self._poll_s = poll_s
         self._lease_ms = int(lease_s * 1000)
         self._capacity = capacity
@@ -106,21 +108,25 @@ class TaskEngine:
                     await self._wake.wait()
             self._wake.clear()
 
-    async def _work(self, row: dict[str, Any]) -> None:
+    async def _work(self, row: Row) -> None:
         lease = Lease(row["id"], self.owner)
-        handler = self._handlers.get(row["kind"])
-        if handler is None:
+        kind = self._kinds.get(row["kind"])
+        if kind is None:
             log.error("task %s has an unknown kind %r", row["id"], row["kind"])
             return
         work = asyncio.current_task()
         assert work is not None
         keeper = asyncio.create_task(self._keep(lease, work))
         try:
-            await handler.run(row, lease)
+            if kind.needs_work(row):
+                await kind.work(row, lease)
+            else:
+                await deliver_step(self._engine, self._webhooks, row, lease, kind.webhook_body(row),
+                                   self._webhook_attempts)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a bug in a handler must not lose the task: it is tried again later
-            log.exception("task %s failed in its handler: %s", row["id"], type(exc).__name__)
+        except Exception as exc:  # a bug in a kind must not lose the task: it is tried again later
+            log.exception("task %s failed in its kind's work: %s", row["id"], type(exc).__name__)
             with contextlib.suppress(Exception):
                 await store.release(self._engine, lease, {"due_ms": now_ms() + _RETRY_AFTER_BUG_MS})
         finally:

@@ -10,6 +10,7 @@ and does so only if the task was not already final.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,11 @@ from relaygate.storage.tables import api_keys, leases, task_files, tasks, usage_
 
 FINAL_STATUSES = ("SUCCESS", "FAILURE")
 Row = dict[str, Any]
+
+
+def now_ms() -> int:
+    """The clock of every task time (``due_ms``, leases, ``submit_ms``...): unix milliseconds."""
+    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True, slots=True)

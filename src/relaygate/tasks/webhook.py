@@ -18,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relaygate.addresses import host_allowed, parse_url, public_session
 from relaygate.errors import InvalidRequest
 from relaygate.tasks import store
-from relaygate.tasks.engine import now_ms
-from relaygate.tasks.store import Lease
+from relaygate.tasks.store import Lease, now_ms
 
 log = logging.getLogger("relaygate.tasks")
 
