@@ -10,18 +10,20 @@ import pytest
 
 from relaygate.providers.anthropic import AnthropicProvider
 from relaygate.providers.azure import AzureProvider
-from relaygate.providers.base import UpstreamRequest
+from relaygate.providers.base import Ability, UpstreamRequest
 from relaygate.providers.gemini import GeminiProvider, model_segment
 from relaygate.providers.mock import MockProvider
 from relaygate.providers.openai import OpenAIProvider
 from relaygate.providers.registry import (
     chat_images_provider_for,
     chat_kinds,
+    has_ability,
     images_provider_for,
-    is_task_kind,
     known_kinds,
-    makes_images,
+    midjourney_provider_for,
+    offline,
     options_problem,
+    provider,
     provider_for,
 )
 from relaygate.relay.upstream import HttpTransport, create_session
@@ -49,7 +51,12 @@ def test_every_kind_is_registered_once() -> None:
     assert chat_kinds() == known_kinds()[:-1]
     for kind in chat_kinds():
         assert provider_for(kind).kind == kind
-    assert is_task_kind("midjourney") and not any(is_task_kind(kind) for kind in chat_kinds())
+    for kind in known_kinds():
+        assert provider(kind).kind == kind
+    # Midjourney is a task upstream like any provider: one ability, and no chat kind has it.
+    assert provider("midjourney").abilities == {Ability.MIDJOURNEY}
+    assert midjourney_provider_for("midjourney") is not None
+    assert not any(has_ability(kind, Ability.MIDJOURNEY) for kind in chat_kinds())
 
 
 @pytest.mark.parametrize(("kind", "dialect"), [("openai", "openai"), ("azure", "openai"),
@@ -288,5 +295,25 @@ def test_each_kind_declares_its_images_ability_and_lacks_the_other() -> None:
     assert chat_images_provider_for("gemini") is provider_for("gemini")
     for kind in ("openai", "azure", "mock"):
         assert images_provider_for(kind) is provider_for(kind) and chat_images_provider_for(kind) is None
-    assert not makes_images("anthropic") and not makes_images("midjourney")
-    assert all(makes_images(kind) for kind in ("openai", "azure", "mock", "gemini"))
+    assert not has_ability("anthropic", Ability.IMAGES) and not has_ability("midjourney", Ability.IMAGES)
+    assert all(has_ability(kind, Ability.IMAGES) for kind in ("openai", "azure", "mock", "gemini"))
+
+
+def test_abilities_are_declared_once_per_kind() -> None:
+    """Each kind's abilities, as its module declares them; the router is asked for them, not the kind."""
+    expected = {
+        "openai": {Ability.CHAT, Ability.EMBEDDINGS, Ability.IMAGES},
+        "azure": {Ability.CHAT, Ability.EMBEDDINGS, Ability.IMAGES},
+        "anthropic": {Ability.CHAT},
+        "gemini": {Ability.CHAT, Ability.EMBEDDINGS, Ability.IMAGES},
+        "mock": {Ability.CHAT, Ability.EMBEDDINGS, Ability.IMAGES},
+        "midjourney": {Ability.MIDJOURNEY},
+    }
+    assert {kind: provider(kind).abilities for kind in known_kinds()} == expected
+    assert not has_ability("nope", Ability.CHAT)
+
+
+def test_offline_channels_are_declared_by_their_provider() -> None:
+    """The mock, and a Midjourney channel with ``mock: true``, answer in process: no base_url needed."""
+    assert offline("mock", {}) and offline("midjourney", {"mock": True})
+    assert not offline("midjourney", {}) and not offline("openai", {}) and not offline("nope", {})

@@ -17,7 +17,7 @@ from relaygate.providers.base import (
     UpstreamReadTimeout,
     UpstreamRequest,
 )
-from relaygate.providers.registry import is_task_kind, known_kinds, midjourney_provider, provider_for
+from relaygate.providers.registry import known_kinds, provider
 from relaygate.routing.records import ChannelRecord
 
 _BODY_LIMIT = 64 * 1024
@@ -73,13 +73,11 @@ async def probe_channel(channel: ChannelRecord, http: Transport | None, timeout_
     started = time.perf_counter()
     if channel.type not in known_kinds():
         return _result(False, None, started, f"unknown channel type '{channel.type}'")
-    if is_task_kind(channel.type):
-        request: UpstreamRequest | None = midjourney_provider().models_request(channel)
-        transport = http
-    else:
-        provider = provider_for(channel.type)
-        request = provider.models_request(channel) or _chat_probe(provider, channel)
-        transport = provider.transport_for(channel) or http
+    declared = provider(channel.type)
+    request = declared.upstream.models_request(channel)
+    if request is None and declared.chat is not None:
+        request = _chat_probe(declared.chat, channel)
+    transport = declared.upstream.transport_for(channel) or http
     if request is None:
         return _result(False, None, started, "the channel lists no model to test with")
     request.connect_timeout = request.read_timeout = timeout_s

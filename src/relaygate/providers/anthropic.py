@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from relaygate.providers.base import Transport, UpstreamRequest
+from relaygate.providers.base import Provider, Transport, UpstreamRequest
 from relaygate.routing.records import ChannelRecord
 
 DEFAULT_VERSION = "2023-06-01"
@@ -61,3 +61,9 @@ class AnthropicProvider:
                                     or any(c in version for c in "\r\n")):
             return "anthropic_version must be a version string such as 2023-06-01"
         return None
+
+
+_ANTHROPIC = AnthropicProvider()
+# No embeddings and no images: Anthropic has neither API.
+PROVIDER = Provider(_ANTHROPIC, options=("anthropic_version",), check_options=_ANTHROPIC.check_options,
+                    chat=_ANTHROPIC)

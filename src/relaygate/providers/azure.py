@@ -16,7 +16,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from relaygate.providers.base import IMAGE_PATHS, ImagePayload, Transport, UpstreamRequest, image_body_headers
+from relaygate.providers.base import (
+    IMAGE_PATHS,
+    ImagePayload,
+    Provider,
+    Transport,
+    UpstreamRequest,
+    image_body_headers,
+)
 from relaygate.routing.records import ChannelRecord
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -89,3 +96,8 @@ class AzureProvider:
         if version is not None and (not isinstance(version, str) or not version):
             return "api_version must be an Azure OpenAI API version such as 2024-10-21"
         return None
+
+
+_AZURE = AzureProvider()
+PROVIDER = Provider(_AZURE, options=("api_version", "deployments"), check_options=_AZURE.check_options,
+                    chat=_AZURE, embeddings=_AZURE, images=_AZURE)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
 
 from relaygate.routing.records import ChannelRecord
 
@@ -46,10 +47,23 @@ class Transport(Protocol):
         ...
 
 
-class ChatProvider(Protocol):
-    """An upstream that answers chat requests in one wire format (``dialect``)."""
+class Upstream(Protocol):
+    """What every provider has, whatever its abilities: the transport to a channel, and the request
+    that proves a channel works."""
 
-    kind: str
+    kind: str  # the channels' ``type``
+
+    def transport_for(self, channel: ChannelRecord) -> Transport | None:
+        """An in-process transport (the mock), or None to use the shared HTTP client."""
+        ...
+
+    def models_request(self, channel: ChannelRecord) -> UpstreamRequest | None:
+        """A cheap request that proves the channel works (``channels test``); None: test with a chat."""
+        ...
+
+
+class ChatProvider(Upstream, Protocol):
+    """An upstream that answers chat requests in one wire format (``dialect``)."""
 
     def dialect_for(self, channel: ChannelRecord) -> str:
         """The wire format this channel speaks: "openai" | "anthropic" | "gemini"."""
@@ -61,14 +75,6 @@ class ChatProvider(Protocol):
         model name, for dialects that carry it in the URL; ``client_headers`` are the caller's request
         headers (lower-case names), from which a provider forwards only what its dialect defines as
         passthrough (e.g. ``anthropic-beta``) — never credentials."""
-        ...
-
-    def transport_for(self, channel: ChannelRecord) -> Transport | None:
-        """An in-process transport (the mock), or None to use the shared HTTP client."""
-        ...
-
-    def models_request(self, channel: ChannelRecord) -> UpstreamRequest | None:
-        """A cheap request that proves the channel works (``channels test``); None: test with a chat."""
         ...
 
 
@@ -121,6 +127,70 @@ class ChatImagesProvider(Protocol):
     def chat_images_request(self, channel: ChannelRecord, body: bytes, *, model: str) -> UpstreamRequest:
         """The upstream request (never a stream) for one image-making call with ``body``."""
         ...
+
+
+class MidjourneyApi(Protocol):
+    """An upstream with midjourney-proxy's task API (spec/midjourney.md; an optional ability: the
+    ``midjourney`` kind). Submits and queries are made by ``relay/midjourney.py``, polls by
+    ``relay/midjourney_tasks.py``; the transport is the provider's (``Upstream.transport_for``)."""
+
+    def request(self, channel: ChannelRecord, method: str, path: str, body: Mapping[str, Any] | None = None, *,
+                mode: str | None = None) -> UpstreamRequest:
+        """The upstream request for ``path`` (``/mj/...``); ``mode`` is the client's speed-mode prefix."""
+        ...
+
+    def list_request(self, channel: ChannelRecord, upstream_ids: list[str]) -> UpstreamRequest:
+        """One batch query of the upstream's tasks by their ids."""
+        ...
+
+    def wants_callbacks(self, channel: ChannelRecord) -> bool:
+        """Whether the upstream is to call relaygate back on every change of a task."""
+        ...
+
+    def proxies_media(self, channel: ChannelRecord) -> bool:
+        """Whether task media are shown as relaygate's own signed links instead of the upstream's URLs."""
+        ...
+
+
+class Ability(StrEnum):
+    """What channels of a kind can serve; the router is asked for the channels of a model that have one."""
+
+    CHAT = "chat"
+    EMBEDDINGS = "embeddings"
+    IMAGES = "images"  # OpenAI's images API, or images made by image-output chat models
+    MIDJOURNEY = "midjourney"  # midjourney-proxy's task API
+
+
+def _never(options: Mapping[str, Any]) -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """One upstream kind, declared once, in its module (``PROVIDER``), and named in
+    ``providers/registry.py``: what reaches its channels (``upstream``), the channel options it reads
+    (any other is refused as a typo) and their rules, whether its channels answer in process (no
+    ``base_url`` needed), and each ability it has. An ability it lacks is None: never a stub."""
+
+    upstream: Upstream
+    options: tuple[str, ...] = ()
+    check_options: Callable[[Mapping[str, Any]], str | None] | None = None  # one sentence naming the option
+    offline: Callable[[Mapping[str, Any]], bool] = _never
+    chat: ChatProvider | None = None
+    embeddings: EmbeddingsProvider | None = None
+    images: ImagesProvider | None = None
+    chat_images: ChatImagesProvider | None = None
+    midjourney: MidjourneyApi | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.upstream.kind
+
+    @property
+    def abilities(self) -> frozenset[Ability]:
+        held = {Ability.CHAT: self.chat, Ability.EMBEDDINGS: self.embeddings,
+                Ability.IMAGES: self.images or self.chat_images, Ability.MIDJOURNEY: self.midjourney}
+        return frozenset(ability for ability, it in held.items() if it is not None)
 
 
 IMAGE_PATHS = {"generate": "images/generations", "edit": "images/edits", "variation": "images/variations"}

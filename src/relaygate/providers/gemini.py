@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from relaygate.providers.base import Transport, UpstreamRequest
+from relaygate.providers.base import Provider, Transport, UpstreamRequest
 from relaygate.routing.records import ChannelRecord
 
 DEFAULT_API_VERSION = "v1beta"
@@ -84,3 +84,9 @@ class GeminiProvider:
         if version is not None and version not in API_VERSIONS:
             return f"api_version must be one of {', '.join(API_VERSIONS)}"
         return None
+
+
+_GEMINI = GeminiProvider()
+# Images by image-output chat models, not OpenAI's images API (which Gemini does not have).
+PROVIDER = Provider(_GEMINI, options=("api_version",), check_options=_GEMINI.check_options,
+                    chat=_GEMINI, embeddings=_GEMINI, chat_images=_GEMINI)

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from relaygate.providers.base import Transport, UpstreamRequest
+from relaygate.providers.base import Provider, Transport, UpstreamRequest
 from relaygate.providers.mock_midjourney import MockMidjourneyTransport
 from relaygate.routing.records import ChannelRecord
 
@@ -53,6 +53,12 @@ class MidjourneyProvider:
         root = "mock://midjourney" if option(channel, "mock") else channel.base_url.rstrip("/")
         return UpstreamRequest(method, root + prefix + path, headers, payload)
 
+    def wants_callbacks(self, channel: ChannelRecord) -> bool:
+        return option(channel, "callbacks")
+
+    def proxies_media(self, channel: ChannelRecord) -> bool:
+        return option(channel, "image_proxy")
+
     def transport_for(self, channel: ChannelRecord) -> Transport | None:
         """The built-in offline proxy for a ``mock`` channel, else None (the shared HTTP client)."""
         return _MOCK if option(channel, "mock") else None
@@ -72,3 +78,9 @@ class MidjourneyProvider:
             if name in options and not isinstance(options[name], bool):
                 return f"{name} must be true or false"
         return None
+
+
+_MIDJOURNEY = MidjourneyProvider()
+# A task upstream only: no chat, embeddings or images, so only the Midjourney routes ever reach it.
+PROVIDER = Provider(_MIDJOURNEY, options=_BOOL_OPTIONS, check_options=_MIDJOURNEY.check_options,
+                    offline=lambda options: options.get("mock") is True, midjourney=_MIDJOURNEY)

@@ -65,7 +65,14 @@ from relaygate.dialects.openai.convert import core_request_to_openai, openai_req
 from relaygate.dialects.openai.response_convert import core_response_to_openai
 from relaygate.dialects.openai.stream_convert import core_stream_to_openai
 from relaygate.providers import mock_embeddings
-from relaygate.providers.base import IMAGE_PATHS, ImagePayload, Transport, UpstreamBodyTooLarge, UpstreamRequest
+from relaygate.providers.base import (
+    IMAGE_PATHS,
+    ImagePayload,
+    Provider,
+    Transport,
+    UpstreamBodyTooLarge,
+    UpstreamRequest,
+)
 from relaygate.providers.gemini import model_segment
 from relaygate.providers.mock_images import images_reply
 from relaygate.routing.records import ChannelRecord
@@ -373,3 +380,8 @@ class GeminiCodec:
 
 
 _CODECS: dict[str, Codec] = {"openai": OpenAICodec(), "anthropic": AnthropicCodec(), "gemini": GeminiCodec()}
+
+
+_MOCK = MockProvider()
+PROVIDER = Provider(_MOCK, options=("dialect", "mock_chunk_delay_ms"), check_options=_MOCK.check_options,
+                    offline=lambda options: True, chat=_MOCK, embeddings=_MOCK, images=_MOCK)

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from relaygate.providers.base import IMAGE_PATHS, ImagePayload, Transport, UpstreamRequest, image_body_headers
+from relaygate.providers.base import (
+    IMAGE_PATHS,
+    ImagePayload,
+    Provider,
+    Transport,
+    UpstreamRequest,
+    image_body_headers,
+)
 from relaygate.routing.records import ChannelRecord
 
 
@@ -57,3 +64,7 @@ class OpenAIProvider:
             headers["Authorization"] = "Bearer " + channel.api_key
         return UpstreamRequest("POST", f"{api_root(channel.base_url)}/{IMAGE_PATHS[operation]}", headers,
                                payload.body, body_chunks=payload.chunks)
+
+
+_OPENAI = OpenAIProvider()
+PROVIDER = Provider(_OPENAI, chat=_OPENAI, embeddings=_OPENAI, images=_OPENAI)

@@ -1,106 +1,101 @@
-"""The one registration point for upstream kinds."""
+"""The one registration point for upstream kinds: one line per provider, each declared (with its
+abilities) in its own module as ``PROVIDER``. Everything else asks this module what a kind can do."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from relaygate.hints import unknown_name
-from relaygate.providers.anthropic import AnthropicProvider
-from relaygate.providers.azure import AzureProvider
-from relaygate.providers.base import ChatImagesProvider, ChatProvider, EmbeddingsProvider, ImagesProvider
-from relaygate.providers.gemini import GeminiProvider
-from relaygate.providers.midjourney import KIND as MIDJOURNEY
-from relaygate.providers.midjourney import MidjourneyProvider
-from relaygate.providers.mock import MockProvider
-from relaygate.providers.openai import OpenAIProvider
+from relaygate.providers import anthropic, azure, gemini, midjourney, mock, openai
+from relaygate.providers.base import (
+    Ability,
+    ChatImagesProvider,
+    ChatProvider,
+    EmbeddingsProvider,
+    ImagesProvider,
+    MidjourneyApi,
+    Provider,
+    Transport,
+)
+from relaygate.routing.records import ChannelRecord
 
-_PROVIDERS: dict[str, ChatProvider] = {
-    "openai": OpenAIProvider(),
-    "azure": AzureProvider(),
-    "anthropic": AnthropicProvider(),
-    "gemini": GeminiProvider(),
-    "mock": MockProvider(),
-}
+_PROVIDERS: dict[str, Provider] = {provider.kind: provider for provider in (
+    openai.PROVIDER,
+    azure.PROVIDER,
+    anthropic.PROVIDER,
+    gemini.PROVIDER,
+    mock.PROVIDER,
+    midjourney.PROVIDER,
+)}
 
-
-# The channel ``options`` each kind reads (docs/providers.md); any other name is refused as a typo.
-_OPTIONS: dict[str, tuple[str, ...]] = {
-    "openai": (),
-    "azure": ("api_version", "deployments"),
-    "anthropic": ("anthropic_version",),
-    "gemini": ("api_version",),
-    "mock": ("dialect", "mock_chunk_delay_ms"),
-    MIDJOURNEY: ("forward_mode", "callbacks", "image_proxy", "mock"),
-}
+# The chat ability by kind, read once per attempt on the chat hot path (one dict lookup).
+_CHAT: dict[str, ChatProvider] = {kind: p.chat for kind, p in _PROVIDERS.items() if p.chat is not None}
 
 
-@runtime_checkable
-class ChecksOptions(Protocol):
-    """A provider whose channel ``options`` have rules of their own (an optional ability)."""
-
-    def check_options(self, options: Mapping[str, Any]) -> str | None:
-        """What is wrong with ``options`` (one sentence naming the option), or None."""
-        ...
-
-
-# Task upstreams: no chat, embeddings or images; their channels are routed apart (``Snapshot.mj_router``).
-_MIDJOURNEY = MidjourneyProvider()
-
-
-def provider_for(kind: str) -> ChatProvider:
+def provider(kind: str) -> Provider:
+    """The declaration of a known kind (``known_kinds``); KeyError for any other."""
     return _PROVIDERS[kind]
 
 
-def midjourney_provider() -> MidjourneyProvider:
-    return _MIDJOURNEY
+def provider_for(kind: str) -> ChatProvider:
+    """The chat ability of a kind that has one (its channels are the chat router's); KeyError otherwise."""
+    return _CHAT[kind]
 
 
-def is_task_kind(kind: str) -> bool:
-    """Channels of this kind serve task APIs only (Midjourney), never chat, embeddings or images."""
-    return kind == MIDJOURNEY
+def has_ability(kind: str, ability: Ability) -> bool:
+    found = _PROVIDERS.get(kind)
+    return found is not None and ability in found.abilities
 
 
 def embeddings_provider_for(kind: str) -> EmbeddingsProvider | None:
     """The kind's embeddings ability, or None when it has none (Anthropic, Midjourney)."""
-    provider = _PROVIDERS.get(kind)
-    return provider if isinstance(provider, EmbeddingsProvider) else None
+    found = _PROVIDERS.get(kind)
+    return found.embeddings if found is not None else None
 
 
 def images_provider_for(kind: str) -> ImagesProvider | None:
     """The kind's OpenAI images API, or None when it has none (Gemini, Anthropic, Midjourney)."""
-    provider = _PROVIDERS.get(kind)
-    return provider if isinstance(provider, ImagesProvider) else None
+    found = _PROVIDERS.get(kind)
+    return found.images if found is not None else None
 
 
 def chat_images_provider_for(kind: str) -> ChatImagesProvider | None:
     """The kind's images made by image-output chat models (Gemini), or None."""
-    provider = _PROVIDERS.get(kind)
-    return provider if isinstance(provider, ChatImagesProvider) else None
+    found = _PROVIDERS.get(kind)
+    return found.chat_images if found is not None else None
 
 
-def makes_images(kind: str) -> bool:
-    """Whether channels of this kind have either images ability."""
-    return images_provider_for(kind) is not None or chat_images_provider_for(kind) is not None
+def midjourney_provider_for(kind: str) -> MidjourneyApi | None:
+    """The kind's midjourney-proxy task API, or None."""
+    found = _PROVIDERS.get(kind)
+    return found.midjourney if found is not None else None
+
+
+def transport_for(channel: ChannelRecord) -> Transport | None:
+    """The channel's in-process transport (a mock), or None for the shared HTTP client."""
+    return _PROVIDERS[channel.type].upstream.transport_for(channel)
 
 
 def chat_kinds() -> tuple[str, ...]:
-    """The kinds ``provider_for`` knows: every kind but the task upstreams."""
-    return tuple(_PROVIDERS)
+    """The kinds with the chat ability (``provider_for`` knows them)."""
+    return tuple(_CHAT)
 
 
 def known_kinds() -> tuple[str, ...]:
-    return (*_PROVIDERS, MIDJOURNEY)
+    return tuple(_PROVIDERS)
 
 
 def offline(kind: str, options: Mapping[str, Any]) -> bool:
-    """Channels answered in process need no ``base_url``: the mock, and a mock Midjourney channel."""
-    return kind == "mock" or (kind == MIDJOURNEY and options.get("mock") is True)
+    """Whether channels of ``kind`` with ``options`` are answered in process and need no ``base_url``."""
+    found = _PROVIDERS.get(kind)
+    return found is not None and found.offline(options)
 
 
 def channel_options(kind: str) -> tuple[str, ...]:
     """The option names channels of ``kind`` take (none for an unknown kind)."""
-    return _OPTIONS.get(kind, ())
+    found = _PROVIDERS.get(kind)
+    return found.options if found is not None else ()
 
 
 def options_problem(kind: str, options: Mapping[str, Any]) -> str | None:
@@ -111,5 +106,6 @@ def options_problem(kind: str, options: Mapping[str, Any]) -> str | None:
         return f"channels of type {kind} take no options; '{unknown[0]}' is unknown"
     if unknown:
         return unknown_name(f"option of {kind} channels", unknown[0], channel_options(kind))
-    provider = _MIDJOURNEY if kind == MIDJOURNEY else _PROVIDERS.get(kind)
-    return provider.check_options(options) if isinstance(provider, ChecksOptions) else None
+    found = _PROVIDERS.get(kind)
+    check = found.check_options if found is not None else None
+    return check(options) if check is not None else None

@@ -25,7 +25,8 @@ from relaygate.core.usage import Usage
 from relaygate.dialects.base import EmbeddingsDialect
 from relaygate.dialects.registry import embeddings_dialect
 from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamError
-from relaygate.providers.registry import embeddings_provider_for, provider_for
+from relaygate.providers.base import Ability
+from relaygate.providers.registry import embeddings_provider_for, transport_for
 from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
 from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult, loads_or_none
@@ -50,13 +51,12 @@ class EmbeddingsRelay:
 
     async def relay(self, call: Call, raw: bytes) -> JsonResult:
         """``call.dialect`` names the client's embeddings dialect (``dialects.registry.embeddings_dialect``)."""
-        router = self._services.snapshots.current.router
-        if not router.serves(call.model):
+        snapshot = self._services.snapshots.current
+        candidates = snapshot.routers[Ability.EMBEDDINGS].candidates(call.model, self._max_attempts)
+        if not candidates and not snapshot.router.serves(call.model):
             raise ModelNotFound(f"The model '{call.model}' does not exist or you do not have access to it.",
                                 param="model")
-        candidates = router.candidates_where(call.model, self._max_attempts,
-                                             lambda channel: embeddings_provider_for(channel.type) is not None)
-        if not candidates:
+        if not candidates:  # a chat model that no channel can embed with
             raise InvalidRequest(f"The model '{call.model}' does not serve embeddings: no channel of it can "
                                  "compute them.", param="model", code="embeddings_not_supported")
         price_and_reserve(self._services, call, input_tokens=len(raw) // 4, output_tokens=0)
@@ -79,7 +79,7 @@ class EmbeddingsRelay:
         request = ability.embeddings_request(channel, body, model=upstream_model)
         request.connect_timeout = self._connect_timeout
         request.read_timeout = self._read_timeout
-        transport = provider_for(channel.type).transport_for(channel) or self._services.http
+        transport = transport_for(channel) or self._services.http
         response = await self._exchange.send(channel, transport, request, upstream.parse_upstream_error)
         if isinstance(response, Failure):
             return response

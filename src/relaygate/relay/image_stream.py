@@ -29,7 +29,7 @@ from relaygate.dialects.openai.errors import parse_upstream_error as openai_erro
 from relaygate.dialects.openai.errors import scrubbed_error
 from relaygate.errors import UpstreamError
 from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout, UpstreamResponse
-from relaygate.providers.registry import images_provider_for, provider_for
+from relaygate.providers.registry import images_provider_for, transport_for
 from relaygate.relay.call import Call
 from relaygate.relay.exchange import (
     AccountingUnavailable,
@@ -123,7 +123,7 @@ class ImageStreams:
     async def _attempt(self, call: Call, job: ImageJob, form: ImageForm | None, raw: bytes | None,
                        channel: ChannelRecord, upstream_model: str) -> StreamResult | Failure:
         ability = images_provider_for(channel.type)
-        transport = provider_for(channel.type).transport_for(channel) or self._relay.services.http
+        transport = transport_for(channel) or self._relay.services.http
         if ability is None:  # images made by an image-output model: answered as events once made
             made = await self._relay.gemini(call, job, form, channel, upstream_model, transport)
             return made if isinstance(made, Failure) else StreamResult(self._replay(call, job, made))

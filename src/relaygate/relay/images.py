@@ -40,8 +40,8 @@ from relaygate.dialects.gemini.images import (
 from relaygate.dialects.openai.errors import error_status as openai_error_status
 from relaygate.dialects.openai.errors import parse_upstream_error as openai_error
 from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamError, UpstreamRejected
-from relaygate.providers.base import ImagePayload, ImagesProvider, Transport, UpstreamRequest
-from relaygate.providers.registry import chat_images_provider_for, images_provider_for, makes_images, provider_for
+from relaygate.providers.base import Ability, ImagePayload, ImagesProvider, Transport, UpstreamRequest
+from relaygate.providers.registry import chat_images_provider_for, images_provider_for, transport_for
 from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
 from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult, ParseError, loads_or_none
@@ -87,13 +87,12 @@ class ImagesRelay:
 
     def candidates(self, call: Call) -> Candidates:
         """Channels that can make images for the call's model; raises when there are none."""
-        router = self._services.snapshots.current.router
-        if not router.serves(call.model):
+        snapshot = self._services.snapshots.current
+        found = snapshot.routers[Ability.IMAGES].candidates(call.model, self._max_attempts)
+        if not found and not snapshot.router.serves(call.model):
             raise ModelNotFound(f"The model '{call.model}' does not exist or you do not have access to it.",
                                 param="model")
-        found = router.candidates_where(call.model, self._max_attempts,
-                                        lambda channel: makes_images(channel.type))
-        if not found:
+        if not found:  # a chat model that no channel makes images with
             raise InvalidRequest(f"The model '{call.model}' does not make images: no channel of it has an images "
                                  "API.", param="model", code="images_not_supported")
         return found
@@ -122,7 +121,7 @@ class ImagesRelay:
         """Try the candidates in order; the images of the first that answers, or why none did."""
 
         async def attempt(channel: ChannelRecord, upstream_model: str) -> Made | Failure:
-            transport = provider_for(channel.type).transport_for(channel) or self._services.http
+            transport = transport_for(channel) or self._services.http
             api = images_provider_for(channel.type)
             if api is None:  # candidates make images one way or the other: this one by an image-output model
                 return await self.gemini(call, job, form, channel, upstream_model, transport)

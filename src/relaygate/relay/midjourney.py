@@ -50,9 +50,8 @@ from relaygate.errors import (
     UpstreamError,
     UpstreamRejected,
 )
-from relaygate.providers.base import Transport, UpstreamRequest
-from relaygate.providers.midjourney import option
-from relaygate.providers.registry import midjourney_provider
+from relaygate.providers.base import Ability, MidjourneyApi, Transport, UpstreamRequest
+from relaygate.providers.registry import midjourney_provider_for, transport_for
 from relaygate.relay.call import Call
 from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, loads_or_none
 from relaygate.relay.failover import finish_failed, try_in_order
@@ -258,7 +257,7 @@ class MidjourneyRelay:
             if channel is None or not channel.enabled:
                 raise NoChannelAvailable("The channel that made this task is no longer available.")
             return [(channel, call.model)]
-        candidates = snapshot.mj_router.candidates(call.model, self._services.settings.max_attempts)
+        candidates = snapshot.routers[Ability.MIDJOURNEY].candidates(call.model, self._services.settings.max_attempts)
         if not candidates:
             raise NoChannelAvailable(f"No Midjourney channel serves '{call.model}'.")
         return candidates
@@ -275,7 +274,7 @@ class MidjourneyRelay:
     async def _send(self, call: Call, submit: MjSubmit, parent: Row | None, channel: ChannelRecord,
                     mode: str | None) -> _Accepted | Failure:
         body = self._upstream_body(submit, parent, channel)
-        request = midjourney_provider().request(channel, "POST", PATHS[submit.endpoint], body, mode=mode)
+        request = self.api(channel).request(channel, "POST", PATHS[submit.endpoint], body, mode=mode)
         response = await self._fetch(channel, request)
         if isinstance(response, Failure):
             return response
@@ -309,13 +308,21 @@ class MidjourneyRelay:
             body["notifyHook"] = callback
         return body
 
+    def api(self, channel: ChannelRecord) -> MidjourneyApi:
+        """The channel's midjourney-proxy API; a channel whose type lost it (changed since it made a task)
+        is no longer available."""
+        api = midjourney_provider_for(channel.type)
+        if api is None:
+            raise NoChannelAvailable("The channel that made this task no longer serves Midjourney.")
+        return api
+
     def transport(self, channel: ChannelRecord) -> Transport:
-        return midjourney_provider().transport_for(channel) or self._services.http
+        return transport_for(channel) or self._services.http
 
     def callback_url(self, channel: ChannelRecord) -> str | None:
         """relaygate's own notify hook for the upstream, when the channel asks for callbacks."""
         public = self._services.settings.public_url
-        if public is None or not option(channel, "callbacks"):
+        if public is None or not self.api(channel).wants_callbacks(channel):
             return None
         return f"{public.rstrip('/')}/mj/notify/{channel.id}/{self.callback_token(channel.id)}"
 
@@ -379,7 +386,8 @@ class MidjourneyRelay:
         if not shown.get("state") and request.get("state"):
             shown["state"] = request["state"]  # the client's own, when the upstream does not echo it
         base = self._services.settings.public_url or origin
-        if channel is not None and option(channel, "image_proxy") and base:
+        api = midjourney_provider_for(channel.type) if channel is not None else None
+        if channel is not None and api is not None and api.proxies_media(channel) and base:
             root = base.rstrip("/")
             links = self._links
             rewrite_media(shown, lambda media, _url: f"{root}/mj/image/{task['id']}?{links.query(task['id'], media)}")
@@ -390,7 +398,7 @@ class MidjourneyRelay:
         channel = self._services.snapshots.current.channels.get(task["channel_id"] or -1)
         if channel is None:
             raise NoChannelAvailable("The channel that made this task is no longer available.")
-        request = midjourney_provider().request(channel, "GET", f"/mj/task/{task['upstream_task_id']}/image-seed")
+        request = self.api(channel).request(channel, "GET", f"/mj/task/{task['upstream_task_id']}/image-seed")
         request.connect_timeout = self._services.settings.connect_timeout_s
         request.read_timeout = self._services.settings.first_byte_timeout_s
         response = await self._exchange.send(channel, self.transport(channel), request, _refusal)

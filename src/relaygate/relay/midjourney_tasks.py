@@ -26,7 +26,7 @@ from relaygate.dialects.midjourney.codes import FINAL_STATUSES, status_rank
 from relaygate.dialects.midjourney.task import scrubbed_task
 from relaygate.errors import GatewayError
 from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout
-from relaygate.providers.registry import midjourney_provider
+from relaygate.providers.registry import midjourney_provider_for
 from relaygate.relay.call import Call, task_call
 from relaygate.relay.exchange import Failure
 from relaygate.relay.midjourney import KIND, SURFACE, MidjourneyRelay
@@ -82,7 +82,11 @@ class MidjourneyTasks:
                     await self.apply(task, upstream)
 
     async def _list(self, channel: ChannelRecord, upstream_ids: list[str]) -> dict[str, dict[str, Any]] | None:
-        request = midjourney_provider().list_request(channel, upstream_ids)
+        api = midjourney_provider_for(channel.type)
+        if api is None:  # the channel's type was changed: its tasks end at their deadline
+            log.warning("midjourney channel %s no longer serves Midjourney; its tasks are not polled", channel.name)
+            return None
+        request = api.list_request(channel, upstream_ids)
         request.connect_timeout = self._services.settings.connect_timeout_s
         request.read_timeout = max(15.0, self._services.settings.mj_poll_s)
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relaygate.auth.records import KeyRecord, parse_networks
 from relaygate.billing.pricing import Price, PriceTable
-from relaygate.providers.registry import is_task_kind
+from relaygate.providers.base import Ability
+from relaygate.providers.registry import has_ability
 from relaygate.routing.health import HealthBook
 from relaygate.routing.records import ChannelRecord
 from relaygate.routing.router import Router
@@ -34,10 +36,17 @@ class Snapshot:
     keys_by_id: dict[int, KeyRecord]
     channels: dict[int, ChannelRecord]
     prices: PriceTable
-    router: Router  # chat, embeddings and images channels
+    router: Router  # the chat channels (``routers[Ability.CHAT]``, read directly on the chat hot path)
     admin_key_hash: str = ""
-    mj_router: Router = field(default_factory=lambda: Router((), HealthBook(1, 0)))  # Midjourney channels
+    # The channels of each ability: the router of an ability offers only channels whose kind has it.
+    routers: Mapping[Ability, Router] = field(default_factory=dict)
     loaded: bool = field(default=True)
+
+
+def routers_by_ability(channels: Iterable[ChannelRecord], health: HealthBook) -> dict[Ability, Router]:
+    """One router per ability, over the channels whose kind declares it (``providers/registry.py``)."""
+    channels = list(channels)
+    return {ability: Router((c for c in channels if has_ability(c.type, ability)), health) for ability in Ability}
 
 
 def key_from_row(row: dict[str, Any]) -> KeyRecord:
@@ -84,7 +93,8 @@ class SnapshotStore:
         self._health = health
         self._poll_s = poll_s
         self._fixed_admin_key_hash = fixed_admin_key_hash
-        self.current = Snapshot(-1, {}, {}, {}, PriceTable(()), Router((), health), loaded=False)
+        routers = routers_by_ability((), health)
+        self.current = Snapshot(-1, {}, {}, {}, PriceTable(()), routers[Ability.CHAT], routers=routers, loaded=False)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -98,15 +108,16 @@ class SnapshotStore:
                 admin_hash = self._fixed_admin_key_hash or await queries.get_meta(conn, queries.ADMIN_KEY_HASH)
             keys = [key_from_row(r) for r in key_rows]
             channels = [channel_from_row(r, self._box) for r in channel_rows]
+            routers = routers_by_ability(channels, self._health)
             self.current = Snapshot(
                 version=version,
                 keys_by_hash={k.key_hash: k for k in keys},
                 keys_by_id={k.id: k for k in keys},
                 channels={c.id: c for c in channels},
                 prices=PriceTable(price_from_row(r) for r in price_rows),
-                router=Router((c for c in channels if not is_task_kind(c.type)), self._health),
+                router=routers[Ability.CHAT],
                 admin_key_hash=admin_hash or "",
-                mj_router=Router((c for c in channels if is_task_kind(c.type)), self._health),
+                routers=routers,
             )
             return self.current
 

@@ -8,8 +8,7 @@ Higher ``priority`` tiers come first; inside a tier the order is a weighted rand
 from __future__ import annotations
 
 import random
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from relaygate.routing.health import HealthBook
 from relaygate.routing.records import ChannelRecord
@@ -36,11 +35,6 @@ class Router:
             for channel in shuffled:
                 (ordered if self._health.healthy(channel.id) else sick).append(channel)
         return [(c, c.upstream_model(model)) for c in (ordered + sick)[:limit]]
-
-    def candidates_where(self, model: str, limit: int, keep: Callable[[ChannelRecord], bool]) -> list[Candidate]:
-        """``candidates`` among the channels ``keep`` accepts (those with an ability, such as images),
-        filtered before the limit applies."""
-        return [c for c in self.candidates(model, sys.maxsize) if keep(c[0])][:limit]
 
     def listed_models(self) -> list[str]:
         names: set[str] = set()
