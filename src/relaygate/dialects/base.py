@@ -7,8 +7,6 @@ any pair of client and upstream formats without naming either, or any wire frami
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from relaygate.core.chat import ChatRequest, ChatResponse
@@ -198,22 +196,45 @@ class Dialect(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class EmbeddingsDialect:
-    """An embeddings wire format (an optional ability of a dialect: Anthropic has none).
+class EmbeddingsDialect(Protocol):
+    """An embeddings wire format as ``relay/embeddings.py`` sees it (an optional ability of a format:
+    Anthropic has none): one class per format (``dialects/<name>/embeddings.py``), registered in
+    ``dialects/registry.py``. Methods are pure, like ``Dialect``'s; the relay calls them for the
+    client's format and for the channel's, and names neither."""
 
-    Same shape as ``Dialect``, for ``relay/embeddings.py``: pure converters to and from the neutral
-    ``core.embeddings`` model, the passthrough edit, and where the upstream reports usage.
-    """
+    name: str  # the registry's name of the format ("openai", "gemini", "gemini-single")
+    takes_token_ids: bool  # False: token-id inputs are decoded to text before a request in this format
 
-    name: str
-    request_to_core: Callable[[dict[str, Any], str], EmbeddingsRequest]  # body, model (of the URL or body)
-    request_from_core: Callable[[EmbeddingsRequest], dict[str, Any]]
-    response_to_core: Callable[[Any], EmbeddingsResponse]  # a parsed upstream answer
-    response_from_core: Callable[[EmbeddingsResponse, EmbeddingsRequest, str], dict[str, Any]]
-    # ^ response (usage filled in), the client's request, the client's model name
-    passthrough_body: Callable[[dict[str, Any], bytes, str], bytes]  # body, raw bytes, upstream model
-    usage_of: Callable[[Any], Usage | None]  # a parsed answer's own usage report, if any
-    takes_token_ids: bool  # False: token-id inputs are decoded to text before a request in this dialect
-    parse_upstream_error: Callable[[int, bytes, Scrubber], UpstreamRejected]
-    error_status: Callable[[Any], int | None]  # the status of an error answered with HTTP 200, else None
+    def request_to_core(self, body: dict[str, Any], model: str) -> EmbeddingsRequest:
+        """A client's parsed body (``model``: the URL's or the body's model name) in the core model."""
+        ...
+
+    def request_from_core(self, req: EmbeddingsRequest) -> dict[str, Any]:
+        """The upstream body for a translated request."""
+        ...
+
+    def passthrough_body(self, body: dict[str, Any], raw: bytes, upstream_model: str) -> bytes:
+        """The bytes to send an upstream of this same format: ``raw`` untouched unless the channel maps
+        the model name."""
+        ...
+
+    def response_to_core(self, parsed: Any) -> EmbeddingsResponse:
+        """An upstream's parsed answer in the core model."""
+        ...
+
+    def response_from_core(self, resp: EmbeddingsResponse, req: EmbeddingsRequest, model: str) -> dict[str, Any]:
+        """The client's answer to ``req`` (``resp`` with its usage filled in; ``model``: the name the
+        client asked for)."""
+        ...
+
+    def usage_of(self, parsed: Any) -> Usage | None:
+        """The usage a parsed answer reports, if any."""
+        ...
+
+    def parse_upstream_error(self, status: int, body: bytes, scrubber: Scrubber) -> UpstreamRejected:
+        """An upstream's error answer, rebuilt from its known fields with the channel's scrubber."""
+        ...
+
+    def error_status(self, parsed: Any) -> int | None:
+        """The status of an error an upstream answered with HTTP 200, else None."""
+        ...

@@ -8,7 +8,6 @@ Field names are read in both spellings (``outputDimensionality`` / ``output_dime
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import orjson
@@ -19,7 +18,8 @@ from relaygate.core.wire import as_dict, as_int, as_list, as_number, as_str, lef
 from relaygate.dialects.base import EmbeddingsDialect
 from relaygate.dialects.gemini.errors import error_status, parse_upstream_error
 from relaygate.dialects.gemini.shared import D, pick, spellings, usage_from_gemini
-from relaygate.errors import InvalidRequest
+from relaygate.errors import InvalidRequest, UpstreamRejected
+from relaygate.scrub import Scrubber
 
 _KNOWN = spellings(("model", "content", "taskType", "title", "outputDimensionality"))
 PART_SEPARATOR = "\n"  # between the text parts of one content, for dialects that take one string
@@ -171,21 +171,50 @@ def usage_of(parsed: Any) -> Usage | None:
     return Usage(input_tokens=usage.input_tokens) if usage is not None and usage.input_tokens else None
 
 
-GEMINI_EMBEDDINGS = EmbeddingsDialect(
-    name=D,
-    request_to_core=gemini_batch_request_to_core,
-    request_from_core=core_embeddings_request_to_gemini,
-    response_to_core=gemini_embeddings_response_to_core,
-    response_from_core=lambda resp, req, model: core_embeddings_response_to_gemini(resp),
-    passthrough_body=passthrough_body,
-    usage_of=usage_of,
-    takes_token_ids=False,
-    parse_upstream_error=parse_upstream_error,
-    error_status=error_status,
-)
+class GeminiEmbeddingsDialect:
+    """``:batchEmbedContents`` as the relay sees it: the form every Gemini upstream is sent."""
 
-# A client's ``embedContent``. Never the same object as a channel's dialect, so it always goes through
-# the core and reaches Gemini upstreams as a batch of one (see the module docstring).
-GEMINI_SINGLE_EMBEDDINGS = dataclasses.replace(
-    GEMINI_EMBEDDINGS, name="gemini-single", request_to_core=gemini_embed_request_to_core,
-    response_from_core=lambda resp, req, model: core_embedding_response_to_gemini(resp))
+    name = D
+    takes_token_ids = False
+
+    def request_to_core(self, body: dict[str, Any], model: str) -> EmbeddingsRequest:
+        return gemini_batch_request_to_core(body, model)
+
+    def request_from_core(self, req: EmbeddingsRequest) -> dict[str, Any]:
+        return core_embeddings_request_to_gemini(req)
+
+    def passthrough_body(self, body: dict[str, Any], raw: bytes, upstream_model: str) -> bytes:
+        return passthrough_body(body, raw, upstream_model)
+
+    def response_to_core(self, parsed: Any) -> EmbeddingsResponse:
+        return gemini_embeddings_response_to_core(parsed)
+
+    def response_from_core(self, resp: EmbeddingsResponse, req: EmbeddingsRequest, model: str) -> dict[str, Any]:
+        return core_embeddings_response_to_gemini(resp)
+
+    def usage_of(self, parsed: Any) -> Usage | None:
+        return usage_of(parsed)
+
+    def parse_upstream_error(self, status: int, body: bytes, scrubber: Scrubber) -> UpstreamRejected:
+        return parse_upstream_error(status, body, scrubber)
+
+    def error_status(self, parsed: Any) -> int | None:
+        return error_status(parsed)
+
+
+class GeminiSingleEmbeddingsDialect(GeminiEmbeddingsDialect):
+    """A client's ``embedContent``: read as a batch of one, answered in its own single form. Never the
+    same object as a channel's dialect, so it always goes through the core and reaches Gemini upstreams
+    as a batch of one (see the module docstring)."""
+
+    name = "gemini-single"
+
+    def request_to_core(self, body: dict[str, Any], model: str) -> EmbeddingsRequest:
+        return gemini_embed_request_to_core(body, model)
+
+    def response_from_core(self, resp: EmbeddingsResponse, req: EmbeddingsRequest, model: str) -> dict[str, Any]:
+        return core_embedding_response_to_gemini(resp)
+
+
+GEMINI_EMBEDDINGS: EmbeddingsDialect = GeminiEmbeddingsDialect()
+GEMINI_SINGLE_EMBEDDINGS: EmbeddingsDialect = GeminiSingleEmbeddingsDialect()

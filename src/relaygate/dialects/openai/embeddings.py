@@ -22,7 +22,8 @@ from relaygate.core.wire import as_dict, as_int, as_list, as_str, leftovers, mer
 from relaygate.dialects.base import EmbeddingsDialect
 from relaygate.dialects.openai.errors import error_status, parse_upstream_error
 from relaygate.dialects.openai.usage import usage_from_openai
-from relaygate.errors import InvalidRequest
+from relaygate.errors import InvalidRequest, UpstreamRejected
+from relaygate.scrub import Scrubber
 
 D = "openai"
 MAX_INPUTS = 2048  # OpenAI's limit on the items of one request
@@ -192,15 +193,35 @@ def passthrough_body(body: dict[str, Any], raw: bytes, upstream_model: str) -> b
     return orjson.dumps({**body, "model": upstream_model})
 
 
-OPENAI_EMBEDDINGS = EmbeddingsDialect(
-    name=D,
-    request_to_core=lambda body, model: openai_embeddings_request_to_core(body),
-    request_from_core=core_embeddings_request_to_openai,
-    response_to_core=openai_embeddings_response_to_core,
-    response_from_core=lambda resp, req, model: core_embeddings_response_to_openai(resp, req.encoding, model),
-    passthrough_body=passthrough_body,
-    usage_of=usage_of,
-    takes_token_ids=True,
-    parse_upstream_error=parse_upstream_error,
-    error_status=error_status,
-)
+class OpenAIEmbeddingsDialect:
+    """``/v1/embeddings`` as the relay sees it."""
+
+    name = D
+    takes_token_ids = True
+
+    def request_to_core(self, body: dict[str, Any], model: str) -> EmbeddingsRequest:
+        return openai_embeddings_request_to_core(body)  # the model is the body's
+
+    def request_from_core(self, req: EmbeddingsRequest) -> dict[str, Any]:
+        return core_embeddings_request_to_openai(req)
+
+    def passthrough_body(self, body: dict[str, Any], raw: bytes, upstream_model: str) -> bytes:
+        return passthrough_body(body, raw, upstream_model)
+
+    def response_to_core(self, parsed: Any) -> EmbeddingsResponse:
+        return openai_embeddings_response_to_core(parsed)
+
+    def response_from_core(self, resp: EmbeddingsResponse, req: EmbeddingsRequest, model: str) -> dict[str, Any]:
+        return core_embeddings_response_to_openai(resp, req.encoding, model)  # floats or base64, as asked
+
+    def usage_of(self, parsed: Any) -> Usage | None:
+        return usage_of(parsed)
+
+    def parse_upstream_error(self, status: int, body: bytes, scrubber: Scrubber) -> UpstreamRejected:
+        return parse_upstream_error(status, body, scrubber)
+
+    def error_status(self, parsed: Any) -> int | None:
+        return error_status(parsed)
+
+
+OPENAI_EMBEDDINGS: EmbeddingsDialect = OpenAIEmbeddingsDialect()
