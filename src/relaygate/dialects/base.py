@@ -70,6 +70,10 @@ class PassthroughTap(Protocol):
 
     def final_frame(self) -> bytes: ...
 
+    def error_frame(self, error: GatewayError, request_id: str) -> bytes:
+        """A gateway error as the client's in-stream error event (the stream's last)."""
+        ...
+
 
 class StreamReader(Protocol):
     """An upstream stream of one dialect, bytes in, core events out: the dialect's wire framing (SSE

@@ -18,38 +18,26 @@ from typing import Any
 
 import orjson
 
-from relaygate.billing.tokenizer import TokenTally
 from relaygate.core.usage import Usage
+from relaygate.dialects.anthropic.errors import stream_error_frame
 from relaygate.dialects.anthropic.shared import usage_from_anthropic
 from relaygate.dialects.held import HeldFrames
+from relaygate.dialects.passthrough import SSEPassthroughTap
 from relaygate.scrub import NO_CHANNEL, Scrubber
-from relaygate.sse import SSEDecoder, SSEEvent, named_frame
+from relaygate.sse import SSEEvent, named_frame, parse_event
 
 MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 
-class AnthropicStreamTap:
+class AnthropicStreamTap(SSEPassthroughTap):
     def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL, model: str = "") -> None:
         # client_wants_usage: Anthropic always reports usage in the stream, and nothing is removed.
-        self._decoder = SSEDecoder()
-        self._scrubber = scrubber
+        super().__init__(scrubber, model)
         self._reported: Usage | None = None
         self._final = False  # message_delta brought the upstream's final output count
-        self.error: dict[str, Any] | None = None
-        self.events = 0
-        self.finish_reasons: set[str] = set()
         self.saw_stop = False
         self._held = HeldFrames()
         self._usage: dict[str, Any] = {}
-        self._tally = TokenTally(model)  # the client's model name, as the meter counts
-
-    def feed(self, chunk: bytes) -> bytes:
-        """Bytes to forward to the client for this upstream read (possibly empty)."""
-        return self._forward(self._decoder.feed(chunk))
-
-    def finish(self) -> bytes:
-        """Bytes to forward for anything left when the upstream closed."""
-        return self._forward(self._decoder.flush())
 
     @property
     def completed(self) -> bool:
@@ -66,17 +54,17 @@ class AnthropicStreamTap:
         counted = self._tally.total()
         return replace(reported, output_tokens=counted) if counted > reported.output_tokens else reported
 
-    def produced_tokens(self) -> int:
-        return self._tally.total()
-
     def final_frame(self) -> bytes:
         """The held-back ``message_stop`` (as the upstream sent it), sent once the usage record is
         committed; the canonical one if none came."""
         return self._held.joined() or MESSAGE_STOP
 
-    def _forward(self, events: list[SSEEvent]) -> bytes:
+    def _forward(self, blocks: list[bytes]) -> bytes:
         out: list[bytes] = []
-        for event in events:
+        for block in blocks:
+            event = parse_event(block)
+            if event is None:
+                continue
             after_stop = self.saw_stop
             frame = self._frame(event)
             # Nothing should follow message_stop; if something does, it stays behind it.
@@ -104,9 +92,7 @@ class AnthropicStreamTap:
         if not isinstance(payload, dict):
             return event.frame()
         if kind == "error":
-            error = payload.get("error")
-            self.error = error if isinstance(error, dict) else {"message": str(error)}
-            return _scrubbed_error_frame(self.error, self._scrubber)
+            return self._upstream_error(payload.get("error"))
         self._note(kind, payload)
         return event.frame()
 
@@ -146,10 +132,12 @@ class AnthropicStreamTap:
             if delta.get("type") == kind and isinstance(delta.get(field), str):
                 self._tally.add(delta[field])
 
+    @staticmethod
+    def _safe_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
+        """The upstream's error event rebuilt from its type and message, both scrubbed."""
+        message = error.get("message")
+        safe = {"type": scrubber.optional(error.get("type")) or "api_error",
+                "message": scrubber.message(message, "The upstream failed mid-stream.")}
+        return named_frame("error", orjson.dumps({"type": "error", "error": safe}))
 
-def _scrubbed_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
-    """The upstream's error event rebuilt from its type and message, both scrubbed."""
-    message = error.get("message")
-    safe = {"type": scrubber.optional(error.get("type")) or "api_error",
-            "message": scrubber.message(message, "The upstream failed mid-stream.")}
-    return named_frame("error", orjson.dumps({"type": "error", "error": safe}))
+    _gateway_error_frame = staticmethod(stream_error_frame)

@@ -15,51 +15,39 @@ from typing import Any
 
 import orjson
 
-from relaygate.billing.tokenizer import TokenTally
 from relaygate.core.chat import json_text
 from relaygate.core.usage import Usage
+from relaygate.dialects.gemini.errors import stream_error_frame
 from relaygate.dialects.gemini.shared import usage_from_gemini
 from relaygate.dialects.held import HeldFrames
+from relaygate.dialects.passthrough import SSEPassthroughTap
 from relaygate.scrub import NO_CHANNEL, Scrubber
-from relaygate.sse import SSEDecoder, SSEEvent, data_frame
+from relaygate.sse import SSEEvent, data_frame, parse_event
 
 
-class GeminiStreamTap:
+class GeminiStreamTap(SSEPassthroughTap):
     def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL, model: str = "") -> None:
         # client_wants_usage: Gemini always reports usage on its chunks, and nothing is removed.
-        self._decoder = SSEDecoder()
-        self._scrubber = scrubber
+        super().__init__(scrubber, model)
         self.usage: Usage | None = None
-        self.error: dict[str, Any] | None = None
-        self.events = 0
-        self.finish_reasons: set[str] = set()
-        self._tally = TokenTally(model)  # the client's model name, as the meter counts
         self._held = HeldFrames()
-
-    def feed(self, chunk: bytes) -> bytes:
-        """Bytes to forward to the client for this upstream read (possibly empty)."""
-        return self._forward(self._decoder.feed(chunk))
-
-    def finish(self) -> bytes:
-        """Bytes to forward for anything left when the upstream closed."""
-        return self._forward(self._decoder.flush())
 
     @property
     def completed(self) -> bool:
         """A finish reason (or a blocked prompt) came, and no error chunk."""
         return bool(self.finish_reasons) and self.error is None
 
-    def produced_tokens(self) -> int:
-        return self._tally.total()
-
     def final_frame(self) -> bytes:
         """The held-back last chunk (the one with the finish reason, which also carries the final
         usage), sent once the usage record is committed; Gemini has no terminator event."""
         return self._held.joined()
 
-    def _forward(self, events: list[SSEEvent]) -> bytes:
+    def _forward(self, blocks: list[bytes]) -> bytes:
         out: list[bytes] = []
-        for event in events:
+        for block in blocks:
+            event = parse_event(block)
+            if event is None:
+                continue
             frame = self._frame(event)
             if self._held or (self.finish_reasons and self.error is None):
                 self._held.add(frame)  # the last chunk, and anything after it, waits for the record
@@ -78,9 +66,7 @@ class GeminiStreamTap:
         if not isinstance(chunk, dict):
             return event.frame()
         if "error" in chunk and "candidates" not in chunk:
-            error = chunk["error"]
-            self.error = error if isinstance(error, dict) else {"message": str(error)}
-            return _scrubbed_error_frame(self.error, self._scrubber)
+            return self._upstream_error(chunk["error"])
         usage = usage_from_gemini(chunk.get("usageMetadata"))
         if usage is not None:
             self.usage = usage
@@ -110,13 +96,15 @@ class GeminiStreamTap:
             if isinstance(call, dict):
                 self._tally.add(str(call.get("name") or "") + json_text(call.get("args") or {}))
 
+    @staticmethod
+    def _safe_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
+        """The upstream's error chunk rebuilt from its code, message and status (scrubbed); ``details``
+        (which may name projects, services and URLs) are left out."""
+        message = error.get("message")
+        code = error.get("code")
+        safe = {"code": code if isinstance(code, int) and not isinstance(code, bool) else 500,
+                "message": scrubber.message(message, "The upstream failed mid-stream."),
+                "status": scrubber.optional(error.get("status")) or "INTERNAL"}
+        return data_frame(orjson.dumps({"error": safe}))
 
-def _scrubbed_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
-    """The upstream's error chunk rebuilt from its code, message and status (scrubbed); ``details``
-    (which may name projects, services and URLs) are left out."""
-    message = error.get("message")
-    code = error.get("code")
-    safe = {"code": code if isinstance(code, int) and not isinstance(code, bool) else 500,
-            "message": scrubber.message(message, "The upstream failed mid-stream."),
-            "status": scrubber.optional(error.get("status")) or "INTERNAL"}
-    return data_frame(orjson.dumps({"error": safe}))
+    _gateway_error_frame = staticmethod(stream_error_frame)

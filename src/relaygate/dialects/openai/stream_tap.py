@@ -17,12 +17,12 @@ from typing import Any
 
 import orjson
 
-from relaygate.billing.tokenizer import TokenTally
 from relaygate.core.usage import Usage
-from relaygate.dialects.openai.errors import scrubbed_error
+from relaygate.dialects.openai.errors import scrubbed_error, stream_error_frame
 from relaygate.dialects.openai.usage import usage_from_openai
+from relaygate.dialects.passthrough import SSEPassthroughTap
 from relaygate.scrub import NO_CHANNEL, Scrubber
-from relaygate.sse import SSEDecoder, SSEEvent, parse_event
+from relaygate.sse import SSEEvent, parse_event
 
 DONE = b"[DONE]"
 
@@ -34,27 +34,14 @@ DONE = b"[DONE]"
 _UNCOUNTED_LIMIT = 64 * 1024
 
 
-class OpenAIStreamTap:
+class OpenAIStreamTap(SSEPassthroughTap):
     def __init__(self, *, client_wants_usage: bool, scrubber: Scrubber = NO_CHANNEL, model: str = "") -> None:
-        self._decoder = SSEDecoder()
-        self._scrubber = scrubber
+        super().__init__(scrubber, model)
         self._client_wants_usage = client_wants_usage
         self.usage: Usage | None = None
         self.saw_done = False
-        self.error: dict[str, Any] | None = None
-        self.finish_reasons: set[str] = set()
-        self.events = 0
-        self._tally = TokenTally(model)  # the client's model name, as the meter counts
         self._uncounted: list[bytes] = []  # forwarded plain deltas not yet in the tally
         self._uncounted_bytes = 0
-
-    def feed(self, chunk: bytes) -> bytes:
-        """Bytes to forward to the client for this upstream read (possibly empty)."""
-        return self._forward(self._decoder.blocks(chunk))
-
-    def finish(self) -> bytes:
-        """Bytes to forward for anything left when the upstream closed."""
-        return self._forward([self._decoder.flush_block()])
 
     @property
     def completed(self) -> bool:
@@ -107,8 +94,7 @@ class OpenAIStreamTap:
         if not isinstance(chunk, dict):
             return event.frame()
         if "error" in chunk and "choices" not in chunk:
-            self.error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-            return _scrubbed_error_frame(self.error, self._scrubber)
+            return self._upstream_error(chunk["error"])
         usage = usage_from_openai(chunk.get("usage"))
         if usage is not None:
             self.usage = usage
@@ -153,6 +139,13 @@ class OpenAIStreamTap:
                 if isinstance(fn, dict):
                     self._tally.add(str(fn.get("name") or "") + str(fn.get("arguments") or ""))
 
+    @staticmethod
+    def _safe_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
+        """The upstream's in-stream error rebuilt from its known fields, every one scrubbed."""
+        return b"data: " + orjson.dumps({"error": scrubbed_error(error, scrubber)}) + b"\n\n"
+
+    _gateway_error_frame = staticmethod(stream_error_frame)
+
 
 # What makes an event more than a plain delta: an error, or a usage report or finish reason that is not
 # null (OpenAI sends ``"usage": null`` in every chunk of a stream that asked for usage). A key inside a
@@ -160,7 +153,3 @@ class OpenAIStreamTap:
 # it; a false positive only costs the full parse.
 _NOTEWORTHY = re.compile(rb'"error"|"(?:usage|finish_reason)"\s*+:\s*+(?!null)')
 
-
-def _scrubbed_error_frame(error: dict[str, Any], scrubber: Scrubber) -> bytes:
-    """The upstream's in-stream error rebuilt from its known fields, every one scrubbed."""
-    return b"data: " + orjson.dumps({"error": scrubbed_error(error, scrubber)}) + b"\n\n"
