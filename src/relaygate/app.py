@@ -26,7 +26,6 @@ from relaygate.relay.midjourney_tasks import MidjourneyTasks
 from relaygate.relay.services import Services
 from relaygate.relay.signed_media import MediaCache, SignedLinks
 from relaygate.relay.snapshot import SnapshotStore
-from relaygate.relay.upstream import HttpTransport, create_session
 from relaygate.routing.health import HealthBook
 from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
@@ -38,6 +37,7 @@ from relaygate.surfaces.rendering import renderer_for
 from relaygate.tasks.engine import TaskEngine
 from relaygate.tasks.poller import ChannelPoller
 from relaygate.tasks.webhook import WebhookSender
+from relaygate.upstream.http import HttpTransport, create_session
 
 log = logging.getLogger("relaygate")
 
@@ -117,7 +117,7 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
 
     async def on_shutdown(app: web.Application) -> None:
         # Runs before in-flight handlers are awaited: readiness turns false and new calls get 503, and
-        # streams still open a little before the drain's end are ended by us (relay/cutoff.py).
+        # streams still open a little before the drain's end are ended by us (upstream/cutoff.py).
         if SERVICES in app:
             app[SERVICES].draining = True
             app[SERVICES].streams.cut_later(settings.shutdown_timeout_s)

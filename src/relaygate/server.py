@@ -3,7 +3,7 @@
 Workers are forked after the database is prepared; each binds the port with SO_REUSEPORT, so the
 kernel spreads connections over them. SIGTERM stops accepting, lets in-flight requests and streams
 finish (up to ``shutdown_timeout_s``; streams still open just before that are ended by the gateway with
-an in-stream error, relay/cutoff.py), commits the last usage records, then exits.
+an in-stream error, upstream/cutoff.py), commits the last usage records, then exits.
 """
 
 from __future__ import annotations

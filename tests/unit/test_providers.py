@@ -26,8 +26,8 @@ from relaygate.providers.registry import (
     provider,
     provider_for,
 )
-from relaygate.relay.upstream import HttpTransport, create_session
 from relaygate.routing.records import ChannelRecord
+from relaygate.upstream.http import HttpTransport, create_session
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
 

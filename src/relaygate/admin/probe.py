@@ -19,6 +19,7 @@ from relaygate.providers.base import (
 )
 from relaygate.providers.registry import known_kinds, provider
 from relaygate.routing.records import ChannelRecord
+from relaygate.upstream.attempt import Timeouts, Wait, transport_for
 
 _BODY_LIMIT = 64 * 1024
 _ERROR_TEXT_LIMIT = 300
@@ -77,10 +78,10 @@ async def probe_channel(channel: ChannelRecord, http: Transport | None, timeout_
     request = declared.upstream.models_request(channel)
     if request is None and declared.chat is not None:
         request = _chat_probe(declared.chat, channel)
-    transport = declared.upstream.transport_for(channel) or http
     if request is None:
         return _result(False, None, started, "the channel lists no model to test with")
-    request.connect_timeout = request.read_timeout = timeout_s
+    Timeouts.uniform(timeout_s).apply(request, Wait.ANSWER)
+    transport = transport_for(channel, http)
     if transport is None:
         return _result(False, None, started, "no HTTP client is available to reach the upstream")
     try:

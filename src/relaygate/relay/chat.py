@@ -4,7 +4,7 @@ A call is sent to its candidate channels one after another; a connect error, a t
 or an upstream that refuses our credentials moves on to the next candidate, as long as nothing has
 been sent to the client. The client's dialect (``Call.dialect``) and each channel's may differ: the
 request is then translated through the core model (once per target dialect and model name), and the
-answer back (``relay/exchange.py``).
+answer back (``upstream/exchange.py``; sending, timeouts and failures: ``upstream/attempt.py``).
 """
 
 from __future__ import annotations
@@ -21,20 +21,14 @@ from relaygate.errors import ModelNotFound
 from relaygate.providers.registry import provider_for
 from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import (
-    AccountingUnavailable,
-    Exchange,
-    Failure,
-    JsonResult,
-    Leg,
-    RelayResult,
-    StreamResult,
-)
-from relaygate.relay.failover import settled, try_in_order
 from relaygate.relay.media import MediaFetcher, MediaFetchError
 from relaygate.relay.meter import Meter
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
+from relaygate.upstream.attempt import AccountingUnavailable, Failure, Upstream
+from relaygate.upstream.exchange import Exchange, JsonResult, Leg, RelayResult
+from relaygate.upstream.failover import settled, try_in_order
+from relaygate.upstream.stream import StreamDriver, StreamResult
 
 __all__ = ["AccountingUnavailable", "ChatRelay", "JsonResult", "RelayResult", "StreamResult"]
 
@@ -45,12 +39,9 @@ class ChatRelay:
         self._meter = Meter(services)
         self._media = media
         settings = services.settings
-        self._exchange = Exchange(self._meter, services.health, settings.max_upstream_body_bytes,
-                                  streams=services.streams)
+        self._exchange = Exchange(self._meter, Upstream.of(services.health, services.http, settings),
+                                  StreamDriver(services.streams))
         self._max_attempts = settings.max_attempts
-        self._connect_timeout = settings.connect_timeout_s
-        self._first_byte_timeout = settings.first_byte_timeout_s
-        self._stream_timeout = max(settings.first_byte_timeout_s, settings.stream_idle_timeout_s)
 
     async def relay(self, call: Call, raw: bytes) -> RelayResult:
         snapshot = self._services.snapshots.current
@@ -78,10 +69,7 @@ class ChatRelay:
                 raise
             request = provider.chat_request(channel, body, stream=call.stream, model=upstream_model,
                                             client_headers=call.client_headers)
-            request.connect_timeout = self._connect_timeout
-            request.read_timeout = self._stream_timeout if call.stream else self._first_byte_timeout
-            transport = provider.transport_for(channel) or self._services.http
-            return await self._exchange.attempt(call, channel, leg, transport, request, wants_usage)
+            return await self._exchange.attempt(call, channel, leg, request, wants_usage)
 
         return await try_in_order(call, candidates, attempt)
 

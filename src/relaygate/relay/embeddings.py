@@ -1,7 +1,8 @@
 """The embeddings use case: price, reserve, route, try channels in order, meter the answer.
 
 The same rules as chat (``relay/chat.py``): the same price table and reservation (the estimate has no
-output tokens), the same failover (``relay/failover.py``), one usage record per call. Only channels
+output tokens), the same attempt and failover (``upstream/attempt.py``, ``upstream/failover.py``), one
+usage record per call. Only channels
 whose kind can embed are candidates (Anthropic cannot); a model that only such channels serve is
 refused with ``400 embeddings_not_supported`` before anything is reserved.
 
@@ -22,21 +23,20 @@ from relaygate.billing.rules import EndReason
 from relaygate.billing.tokenizer import count_embedding_inputs, decode_tokens
 from relaygate.core.embeddings import EmbeddingsRequest
 from relaygate.core.usage import Usage
+from relaygate.core.wire import loads_or_none
 from relaygate.dialects.base import EmbeddingsDialect
 from relaygate.dialects.registry import embeddings_dialect
-from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamError
+from relaygate.errors import InvalidRequest, ModelNotFound
 from relaygate.providers.base import Ability
-from relaygate.providers.registry import embeddings_provider_for, transport_for
+from relaygate.providers.registry import embeddings_provider_for
 from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult, loads_or_none
-from relaygate.relay.failover import settled, try_in_order
 from relaygate.relay.meter import Meter
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
-from relaygate.storage.recorder import RecorderError
-
-_NOT_ACCOUNTED = "The request could not be accounted for; it was not billed."
+from relaygate.upstream.attempt import Failure, Upstream, accounted
+from relaygate.upstream.exchange import JsonResult
+from relaygate.upstream.failover import settled, try_in_order
 
 
 class EmbeddingsRelay:
@@ -44,10 +44,8 @@ class EmbeddingsRelay:
         self._services = services
         self._meter = Meter(services)
         settings = services.settings
-        self._exchange = Exchange(self._meter, services.health, settings.max_upstream_body_bytes)
+        self._upstream = Upstream.of(services.health, services.http, settings)
         self._max_attempts = settings.max_attempts
-        self._connect_timeout = settings.connect_timeout_s
-        self._read_timeout = settings.first_byte_timeout_s
 
     async def relay(self, call: Call, raw: bytes) -> JsonResult:
         """``call.dialect`` names the client's embeddings dialect (``dialects.registry.embeddings_dialect``)."""
@@ -77,13 +75,10 @@ class EmbeddingsRelay:
         except InvalidRequest as exc:  # this channel cannot take the input; another one may
             return Failure(exc, EndReason.REJECTED)
         request = ability.embeddings_request(channel, body, model=upstream_model)
-        request.connect_timeout = self._connect_timeout
-        request.read_timeout = self._read_timeout
-        transport = transport_for(channel) or self._services.http
-        response = await self._exchange.send(channel, transport, request, upstream.parse_upstream_error)
+        response = await self._upstream.send(channel, request, upstream.parse_upstream_error)
         if isinstance(response, Failure):
             return response
-        payload = await self._exchange.read(channel, response)
+        payload = await self._upstream.read(channel, response)
         if isinstance(payload, Failure):
             return payload
         call.first_byte_at = time.monotonic()
@@ -92,7 +87,7 @@ class EmbeddingsRelay:
     async def _complete(self, call: Call, bodies: _Bodies, channel: ChannelRecord, upstream: EmbeddingsDialect,
                         payload: bytes, content_type: str) -> JsonResult | Failure:
         parsed = loads_or_none(payload)
-        refused = self._exchange.error_answer(channel, upstream.error_status, upstream.parse_upstream_error, parsed,
+        refused = self._upstream.error_answer(channel, upstream.error_status, upstream.parse_upstream_error, parsed,
                                               payload)
         if refused is not None:
             return refused
@@ -110,18 +105,13 @@ class EmbeddingsRelay:
             answer = dataclasses.replace(resp, usage=usage or estimated)
             payload = orjson.dumps(bodies.client.response_from_core(answer, bodies.core, call.model))
             content_type = "application/json"
-        self._services.health.success(channel.id)
-        try:
-            await self._meter.finish(call, EndReason.DONE, status=200, usage=usage, estimated=estimated,
-                                     delivered=True)
-        except RecorderError as exc:
-            raise AccountingUnavailable(_NOT_ACCOUNTED) from exc
+        self._upstream.succeeded(channel)
+        await accounted(self._meter.finish(call, EndReason.DONE, status=200, usage=usage, estimated=estimated,
+                                           delivered=True))
         return JsonResult(200, payload, content_type or "application/json")
 
     def _broken(self, channel: ChannelRecord) -> Failure:
-        self._services.health.failure(channel.id)
-        return Failure(UpstreamError("The upstream's answer was not a valid embeddings response."),
-                       EndReason.UPSTREAM_ERROR)
+        return self._upstream.broken(channel, "The upstream's answer was not a valid embeddings response.")
 
 
 class _Bodies:

@@ -25,7 +25,6 @@ from relaygate.core.images import ImageJob, ImageOperation
 from relaygate.dialects.openai.images import check_image_request
 from relaygate.errors import GatewayError, InsufficientQuota, NotFound, UpstreamTimeout
 from relaygate.relay.call import Call, task_call
-from relaygate.relay.exchange import AccountingUnavailable, Failure
 from relaygate.relay.images import ImagesRelay, bill_for, estimated_usage
 from relaygate.relay.multipart import ImageForm
 from relaygate.relay.services import Services
@@ -34,6 +33,7 @@ from relaygate.tasks import store
 from relaygate.tasks.engine import TaskEngine
 from relaygate.tasks.store import Lease, Row, StoredFile, now_ms
 from relaygate.tasks.webhook import check_webhook_url
+from relaygate.upstream.attempt import AccountingUnavailable, Failure
 
 log = logging.getLogger("relaygate.tasks")
 

@@ -26,8 +26,7 @@ from relaygate.billing.rules import EndReason
 from relaygate.billing.tokenizer import count_text
 from relaygate.core.images import ImageJob, ImageOperation
 from relaygate.core.usage import Usage
-from relaygate.dialects.gemini.errors import error_status as gemini_error_status
-from relaygate.dialects.gemini.errors import parse_upstream_error as gemini_error
+from relaygate.core.wire import loads_or_none
 from relaygate.dialects.gemini.images import (
     NO_IMAGE,
     GeminiImages,
@@ -39,20 +38,21 @@ from relaygate.dialects.gemini.images import (
 )
 from relaygate.dialects.openai.errors import error_status as openai_error_status
 from relaygate.dialects.openai.errors import parse_upstream_error as openai_error
-from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamError, UpstreamRejected
-from relaygate.providers.base import Ability, ImagePayload, ImagesProvider, Transport, UpstreamRequest
-from relaygate.providers.registry import chat_images_provider_for, images_provider_for, transport_for
+from relaygate.dialects.openai.images import openai_usage
+from relaygate.dialects.registry import dialect
+from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamRejected
+from relaygate.providers.base import Ability, ImagePayload, ImagesProvider, UpstreamRequest
+from relaygate.providers.registry import chat_images_provider_for, images_provider_for, provider_for
 from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, JsonResult, ParseError, loads_or_none
-from relaygate.relay.failover import settled, try_in_order
 from relaygate.relay.meter import Meter
 from relaygate.relay.multipart import ImageForm
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
-from relaygate.storage.recorder import RecorderError
+from relaygate.upstream.attempt import Failure, Upstream, accounted
+from relaygate.upstream.exchange import JsonResult
+from relaygate.upstream.failover import settled, try_in_order
 
-_NOT_ACCOUNTED = "The request could not be accounted for; it was not billed."
 # Reserved output tokens per image for token-priced image models (gpt-image-1 at high quality and
 # 1024x1024 produces 4160; larger sizes up to about 1.5 times that).
 _RESERVE_TOKENS_PER_IMAGE = 6240
@@ -74,7 +74,7 @@ class ImagesRelay:
         self._services = services
         self._meter = Meter(services)
         settings = services.settings
-        self._exchange = Exchange(self._meter, services.health, settings.max_upstream_body_bytes)
+        self._upstream = Upstream.of(services.health, services.http, settings)
         self._max_attempts = settings.max_attempts
 
     @property
@@ -84,6 +84,10 @@ class ImagesRelay:
     @property
     def services(self) -> Services:
         return self._services
+
+    @property
+    def upstream(self) -> Upstream:
+        return self._upstream
 
     def candidates(self, call: Call) -> Candidates:
         """Channels that can make images for the call's model; raises when there are none."""
@@ -109,33 +113,34 @@ class ImagesRelay:
         candidates = self.candidates(call)
         self.admit(call, job)
         made = await settled(self._meter, call, self.make(call, job, form, candidates, raw))
-        try:
-            await self._meter.finish(call, EndReason.DONE, status=200, usage=made.usage, delivered=True,
-                                     estimated=estimated_usage(job, made), image=bill_for(job, made.images))
-        except RecorderError as exc:
-            raise AccountingUnavailable(_NOT_ACCOUNTED) from exc
+        await accounted(self.finish(call, job, EndReason.DONE, made, delivered=True))
         return JsonResult(200, made.payload)
+
+    async def finish(self, call: Call, job: ImageJob, reason: EndReason, made: Made, *, delivered: bool,
+                     error_code: str | None = None) -> None:
+        """Meter an image call that ended (``made``: its usage and images; the payload is not read)."""
+        await self._meter.finish(call, reason, status=200, usage=made.usage, delivered=delivered,
+                                 estimated=estimated_usage(job, made), image=bill_for(job, made.images),
+                                 error_code=error_code)
 
     async def make(self, call: Call, job: ImageJob, form: ImageForm | None, candidates: Candidates,
                    raw: bytes | None = None) -> Made | Failure:
         """Try the candidates in order; the images of the first that answers, or why none did."""
 
         async def attempt(channel: ChannelRecord, upstream_model: str) -> Made | Failure:
-            transport = transport_for(channel) or self._services.http
             api = images_provider_for(channel.type)
             if api is None:  # candidates make images one way or the other: this one by an image-output model
-                return await self.gemini(call, job, form, channel, upstream_model, transport)
-            return await self._openai(call, job, form, raw, channel, upstream_model, api, transport)
+                return await self.gemini(call, job, form, channel, upstream_model)
+            return await self._openai(call, job, form, raw, channel, upstream_model, api)
 
         return await try_in_order(call, candidates, attempt)
 
     # --- OpenAI's images API ----------------------------------------------------------------------
 
     async def _openai(self, call: Call, job: ImageJob, form: ImageForm | None, raw: bytes | None,
-                      channel: ChannelRecord, upstream_model: str, ability: ImagesProvider,
-                      transport: Transport) -> Made | Failure:
+                      channel: ChannelRecord, upstream_model: str, ability: ImagesProvider) -> Made | Failure:
         request = self.openai_request(call, job, form, raw, channel, upstream_model, ability)
-        body = await self._fetch(channel, transport, request, openai_error)
+        body = await self._upstream.fetch(channel, request, openai_error)
         if isinstance(body, Failure):
             return body
         return self.made_from_json(channel, body)
@@ -150,23 +155,23 @@ class ImagesRelay:
         else:
             encoded = form.encode({"model": upstream_model})
             payload = ImagePayload(encoded.content_type, fields, chunks=encoded.chunks, length=encoded.length)
-        return self._timed(ability.images_request(channel, job.operation.value, payload, model=upstream_model))
+        return ability.images_request(channel, job.operation.value, payload, model=upstream_model)
 
     def made_from_json(self, channel: ChannelRecord, body: bytes) -> Made | Failure:
         parsed = loads_or_none(body)
-        refused = self._exchange.error_answer(channel, openai_error_status, openai_error, parsed, body)
+        refused = self._upstream.error_answer(channel, openai_error_status, openai_error, parsed, body)
         if refused is not None:
             return refused
         data = parsed.get("data") if isinstance(parsed, dict) else None
         if not isinstance(data, list) or not data:
-            return self._broken(channel, "The upstream's answer was not an images response.")
-        self._services.health.success(channel.id)
+            return self._upstream.broken(channel, "The upstream's answer was not an images response.")
+        self._upstream.succeeded(channel)
         return Made(body, openai_usage(parsed), len(data))
 
     # --- Gemini image-output models ---------------------------------------------------------------
 
     async def gemini(self, call: Call, job: ImageJob, form: ImageForm | None, channel: ChannelRecord,
-                      upstream_model: str, transport: Transport) -> Made | Failure:
+                     upstream_model: str) -> Made | Failure:
         if job.operation is ImageOperation.VARIATION:
             return Failure(InvalidRequest("Image variations are not offered by Gemini channels.", param="model",
                                           code="images_not_supported"), EndReason.REJECTED)
@@ -178,29 +183,29 @@ class ImagesRelay:
         ability = chat_images_provider_for(channel.type)
         assert ability is not None  # a candidate without OpenAI's images API has this one
         request = ability.chat_images_request(channel, body, model=upstream_model)
-        results = await asyncio.gather(*(self._gemini_one(channel, transport, self._timed(request))
-                                         for _ in range(job.n)))
+        results = await asyncio.gather(*(self._gemini_one(channel, request) for _ in range(job.n)))
         failures = [r for r in results if isinstance(r, Failure)]
         if failures:
             return failures[0]
         made = [r for r in results if isinstance(r, GeminiImages)]
         answer = openai_images_response(made, created=int(time.time()),
                                         output_format=_text_or_none(job.params.get("output_format")))
-        self._services.health.success(channel.id)
+        self._upstream.succeeded(channel)
         usage = sum_usage(m.usage for m in made)
         return Made(orjson.dumps(answer), usage, sum(len(m.images) for m in made))
 
-    async def _gemini_one(self, channel: ChannelRecord, transport: Transport,
-                          request: UpstreamRequest) -> GeminiImages | Failure:
-        body = await self._fetch(channel, transport, request, gemini_error)
+    async def _gemini_one(self, channel: ChannelRecord, request: UpstreamRequest) -> GeminiImages | Failure:
+        # The channel's own dialect reads its errors (a 4xx, or an error answered with HTTP 200).
+        errors = dialect(provider_for(channel.type).dialect_for(channel))
+        body = await self._upstream.fetch(channel, request, errors.parse_upstream_error)
         if isinstance(body, Failure):
             return body
         parsed = loads_or_none(body)
-        refused = self._exchange.error_answer(channel, gemini_error_status, gemini_error, parsed, body)
+        refused = self._upstream.error_answer(channel, errors.error_status, errors.parse_upstream_error, parsed, body)
         if refused is not None:
             return refused
         if not isinstance(parsed, dict):
-            return self._broken(channel, "The upstream's answer was not valid JSON.")
+            return self._upstream.broken(channel, "The upstream's answer was not valid JSON.")
         result = gemini_images_response(parsed)
         if not result.images:
             reason = result.blocked_reason or NO_IMAGE
@@ -209,30 +214,8 @@ class ImagesRelay:
                                                 f"image ({reason}); change the prompt.",
                                                 code="content_policy_violation", param="prompt",
                                                 error_type="invalid_request_error"), EndReason.REJECTED)
-            return self._broken(channel, f"The model answered without an image ({reason}).")
+            return self._upstream.broken(channel, f"The model answered without an image ({reason}).")
         return result
-
-    # --- shared -------------------------------------------------------------------------------------
-
-    @property
-    def exchange(self) -> Exchange:
-        return self._exchange
-
-    def _timed(self, request: UpstreamRequest) -> UpstreamRequest:
-        request.connect_timeout = self._services.settings.connect_timeout_s
-        request.read_timeout = self._services.settings.first_byte_timeout_s
-        return request
-
-    async def _fetch(self, channel: ChannelRecord, transport: Transport, request: UpstreamRequest,
-                     parse_error: ParseError) -> bytes | Failure:
-        response = await self._exchange.send(channel, transport, request, parse_error)
-        if isinstance(response, Failure):
-            return response
-        return await self._exchange.read(channel, response)
-
-    def _broken(self, channel: ChannelRecord, message: str) -> Failure:
-        self._services.health.failure(channel.id)
-        return Failure(UpstreamError(message), EndReason.UPSTREAM_ERROR)
 
 
 def bill_for(job: ImageJob, count: int) -> ImageBill:
@@ -254,21 +237,6 @@ def _inputs(form: ImageForm | None) -> tuple[list[ImageInput], ImageInput | None
     mask_part = form.mask()
     mask = ImageInput(form.read_file(mask_part), mask_part.content_type) if mask_part is not None else None
     return images, mask
-
-
-def openai_usage(parsed: dict[str, Any]) -> Usage | None:
-    """gpt-image-1's ``usage``: input tokens (text and image), output tokens (image)."""
-    raw = parsed.get("usage")
-    if not isinstance(raw, dict):
-        return None
-    details = raw.get("input_tokens_details")
-    image_tokens = details.get("image_tokens") if isinstance(details, dict) else None
-    return Usage(input_tokens=_count(raw.get("input_tokens")), output_tokens=_count(raw.get("output_tokens")),
-                 image_input_tokens=_count(image_tokens))
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _text_or_none(value: Any) -> str | None:

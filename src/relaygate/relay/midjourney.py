@@ -30,6 +30,7 @@ from relaygate.billing.money import usd_to_nano
 from relaygate.billing.pricing import Price, cost_of
 from relaygate.billing.rules import EndReason
 from relaygate.core.usage import Usage
+from relaygate.core.wire import loads_or_none
 from relaygate.dialects.midjourney import codes
 from relaygate.dialects.midjourney.errors import upstream_http_status
 from relaygate.dialects.midjourney.pricing import DEFAULT_PRICES_USD
@@ -50,21 +51,20 @@ from relaygate.errors import (
     UpstreamError,
     UpstreamRejected,
 )
-from relaygate.providers.base import Ability, MidjourneyApi, Transport, UpstreamRequest
-from relaygate.providers.registry import midjourney_provider_for, transport_for
+from relaygate.providers.base import Ability, MidjourneyApi, UpstreamRequest
+from relaygate.providers.registry import midjourney_provider_for
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Exchange, Failure, loads_or_none
-from relaygate.relay.failover import finish_failed, try_in_order
 from relaygate.relay.meter import Meter
 from relaygate.relay.midjourney_holds import SUBMITTING, TaskHolds
 from relaygate.relay.services import Services
 from relaygate.relay.signed_media import SignedLinks
 from relaygate.routing.records import ChannelRecord
 from relaygate.scrub import NO_CHANNEL, Scrubber
-from relaygate.storage.recorder import RecorderError
 from relaygate.tasks import store
 from relaygate.tasks.store import Row
 from relaygate.tasks.webhook import check_webhook_url
+from relaygate.upstream.attempt import Failure, Upstream, Wait, accounted
+from relaygate.upstream.failover import finish_failed, try_in_order
 
 KIND = "midjourney"
 SURFACE = "midjourney"
@@ -111,7 +111,7 @@ class MidjourneyRelay:
         self._services = services
         self._meter = Meter(services)
         self._links = links
-        self._exchange = Exchange(self._meter, services.health, services.settings.max_upstream_body_bytes)
+        self._upstream = Upstream.of(services.health, services.http, services.settings)
         self._callback_key = services.box.signing_key("mj-callback")
         self._holds = TaskHolds(services, self._meter)
 
@@ -122,6 +122,11 @@ class MidjourneyRelay:
     @property
     def meter(self) -> Meter:
         return self._meter
+
+    async def call_upstream(self, channel: ChannelRecord, request: UpstreamRequest,
+                            wait: Wait = Wait.ANSWER) -> bytes | Failure:
+        """A Midjourney upstream's whole answer, or why it failed (a refusal read as the proxies write it)."""
+        return await self._upstream.fetch(channel, request, _refusal, wait)
 
     # --- submit -------------------------------------------------------------------------------------
 
@@ -275,22 +280,19 @@ class MidjourneyRelay:
                     mode: str | None) -> _Accepted | Failure:
         body = self._upstream_body(submit, parent, channel)
         request = self.api(channel).request(channel, "POST", PATHS[submit.endpoint], body, mode=mode)
-        response = await self._fetch(channel, request)
+        response = await self.call_upstream(channel, request)
         if isinstance(response, Failure):
             return response
         answer = loads_or_none(response)
         code = answer.get("code") if isinstance(answer, dict) else None
         if not isinstance(code, int) or isinstance(code, bool):
-            self._services.health.failure(channel.id)
-            return Failure(UpstreamError("The upstream's answer was not a Midjourney submit result."),
-                           EndReason.UPSTREAM_ERROR)
+            return self._upstream.broken(channel, "The upstream's answer was not a Midjourney submit result.")
         assert isinstance(answer, dict)
         if code in _ACCEPTED:
-            self._services.health.success(channel.id)
+            self._upstream.succeeded(channel)
             return _Accepted(answer)
         if code == codes.NOT_FOUND and parent is None:  # "no account instance": another channel may have one
-            self._services.health.failure(channel.id)
-            return Failure(MjRefused(503, answer, channel.scrubber), EndReason.UPSTREAM_ERROR)
+            return self._upstream.failed(channel, MjRefused(503, answer, channel.scrubber), EndReason.UPSTREAM_ERROR)
         return Failure(MjRefused(upstream_http_status(code), answer, channel.scrubber), EndReason.REJECTED)
 
     def _upstream_body(self, submit: MjSubmit, parent: Row | None, channel: ChannelRecord) -> dict[str, Any]:
@@ -316,9 +318,6 @@ class MidjourneyRelay:
             raise NoChannelAvailable("The channel that made this task no longer serves Midjourney.")
         return api
 
-    def transport(self, channel: ChannelRecord) -> Transport:
-        return transport_for(channel) or self._services.http
-
     def callback_url(self, channel: ChannelRecord) -> str | None:
         """relaygate's own notify hook for the upstream, when the channel asks for callbacks."""
         public = self._services.settings.public_url
@@ -329,21 +328,9 @@ class MidjourneyRelay:
     def callback_token(self, channel_id: int) -> str:
         return hmac.new(self._callback_key, str(channel_id).encode(), hashlib.sha256).hexdigest()[:32]
 
-    async def _fetch(self, channel: ChannelRecord, request: UpstreamRequest) -> bytes | Failure:
-        settings = self._services.settings
-        request.connect_timeout = settings.connect_timeout_s
-        request.read_timeout = settings.first_byte_timeout_s
-        response = await self._exchange.send(channel, self.transport(channel), request, _refusal)
-        if isinstance(response, Failure):
-            return response
-        return await self._exchange.read(channel, response)
-
     async def _uploaded(self, call: Call, answer: dict[str, Any]) -> Answer:
         """Uploads make no task: the call is billed and recorded at once."""
-        try:
-            await self._meter.finish(call, EndReason.DONE, status=200, delivered=True)
-        except RecorderError as exc:
-            raise AccountingUnavailable("The request could not be accounted for; it was not billed.") from exc
+        await accounted(self._meter.finish(call, EndReason.DONE, status=200, delivered=True))
         scrubber = _scrubber_of(call.channel)
         return Answer(200, submit_result(codes.SUCCESS, _description(answer, scrubber), answer.get("result"),
                                          _properties(answer, scrubber)))
@@ -399,14 +386,12 @@ class MidjourneyRelay:
         if channel is None:
             raise NoChannelAvailable("The channel that made this task is no longer available.")
         request = self.api(channel).request(channel, "GET", f"/mj/task/{task['upstream_task_id']}/image-seed")
-        request.connect_timeout = self._services.settings.connect_timeout_s
-        request.read_timeout = self._services.settings.first_byte_timeout_s
-        response = await self._exchange.send(channel, self.transport(channel), request, _refusal)
+        response = await self._upstream.send(channel, request, _refusal)
         if isinstance(response, Failure):
             if isinstance(response.error, MjRefused):
                 return Answer(response.error.status, response.error.answer)
             raise response.error
-        payload = await self._exchange.read(channel, response)
+        payload = await self._upstream.read(channel, response)
         if isinstance(payload, Failure):
             raise payload.error
         answer = loads_or_none(payload)

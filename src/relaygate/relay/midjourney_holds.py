@@ -20,12 +20,12 @@ from typing import Any
 
 from relaygate.errors import InsufficientQuota
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import AccountingUnavailable, Failure
 from relaygate.relay.meter import Meter
 from relaygate.relay.services import Services
 from relaygate.settings import Settings
 from relaygate.tasks import store
 from relaygate.tasks.store import Lease
+from relaygate.upstream.attempt import AccountingUnavailable, Failure
 
 log = logging.getLogger("relaygate.midjourney")
 

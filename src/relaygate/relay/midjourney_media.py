@@ -11,17 +11,13 @@ import base64
 from dataclasses import dataclass
 
 from relaygate.dialects.midjourney.task import rewrite_media
-from relaygate.errors import NotFound, PermissionDenied, UpstreamError
-from relaygate.providers.base import (
-    UpstreamBodyTooLarge,
-    UpstreamConnectError,
-    UpstreamReadTimeout,
-    UpstreamRequest,
-)
+from relaygate.errors import NotFound, PermissionDenied
+from relaygate.providers.base import UpstreamRequest
 from relaygate.relay.services import Services
 from relaygate.relay.signed_media import CachedFile, MediaCache, SignedLinks
 from relaygate.tasks import store
 from relaygate.tasks.store import Row
+from relaygate.upstream.attempt import Upstream
 
 MAX_MEDIA_BYTES = 64 * 1024 * 1024
 
@@ -37,6 +33,7 @@ class MidjourneyMedia:
         self._services = services
         self._links = links
         self._cache = cache
+        self._upstream = Upstream.of(services.health, services.http, services.settings)
 
     async def file(self, task_id: str, media: str, expires: str, signature: str) -> TaskMedia:
         """The file behind a signed link; raises ``PermissionDenied`` for a link that is not valid (or
@@ -64,20 +61,9 @@ class MidjourneyMedia:
         if channel is None or not url.startswith(("http://", "https://")):
             raise NotFound("The task has no such image.", code="image_not_found")
         # The media host named by the operator's upstream; it gets no channel secret.
-        upstream = UpstreamRequest("GET", url, {"Accept": "image/*,video/*"}, b"")
-        upstream.connect_timeout = services.settings.connect_timeout_s
-        upstream.read_timeout = services.settings.first_byte_timeout_s
-        try:
-            response = await services.http.send(upstream)
-            try:
-                data = await response.read(MAX_MEDIA_BYTES)
-            finally:
-                response.close()
-        except (UpstreamConnectError, UpstreamReadTimeout, UpstreamBodyTooLarge) as exc:
-            raise UpstreamError("The image could not be fetched from the upstream.") from exc
-        if response.status != 200:
-            raise UpstreamError(f"The upstream answered HTTP {response.status} for the image.")
-        return CachedFile(response.content_type or "image/png", data)
+        content_type, data = await self._upstream.download(
+            UpstreamRequest("GET", url, {"Accept": "image/*,video/*"}, b""), MAX_MEDIA_BYTES, "image")
+        return CachedFile(content_type or "image/png", data)
 
 
 def media_url(task: Row, media: str) -> str | None:

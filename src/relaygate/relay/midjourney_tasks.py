@@ -22,13 +22,12 @@ from typing import Any
 import orjson
 
 from relaygate.billing.rules import EndReason
+from relaygate.core.wire import loads_or_none
 from relaygate.dialects.midjourney.codes import FINAL_STATUSES, status_rank
 from relaygate.dialects.midjourney.task import scrubbed_task
 from relaygate.errors import GatewayError
-from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout
 from relaygate.providers.registry import midjourney_provider_for
 from relaygate.relay.call import Call, task_call
-from relaygate.relay.exchange import Failure
 from relaygate.relay.midjourney import KIND, SURFACE, MidjourneyRelay
 from relaygate.relay.midjourney_holds import SUBMITTING
 from relaygate.relay.services import Services
@@ -37,6 +36,7 @@ from relaygate.scrub import NO_CHANNEL
 from relaygate.tasks import store
 from relaygate.tasks.engine import TaskEngine
 from relaygate.tasks.store import Lease, Row, now_ms
+from relaygate.upstream.attempt import Failure, Wait
 
 log = logging.getLogger("relaygate.tasks")
 
@@ -86,25 +86,12 @@ class MidjourneyTasks:
         if api is None:  # the channel's type was changed: its tasks end at their deadline
             log.warning("midjourney channel %s no longer serves Midjourney; its tasks are not polled", channel.name)
             return None
-        request = api.list_request(channel, upstream_ids)
-        request.connect_timeout = self._services.settings.connect_timeout_s
-        request.read_timeout = max(15.0, self._services.settings.mj_poll_s)
-        try:
-            response = await self._relay.transport(channel).send(request)
-            try:
-                payload = await response.read(self._services.settings.max_upstream_body_bytes)
-            finally:
-                response.close()
-        except (UpstreamConnectError, UpstreamReadTimeout) as exc:
-            log.warning("midjourney channel %s could not be polled: %s", channel.name, type(exc).__name__)
+        payload = await self._relay.call_upstream(channel, api.list_request(channel, upstream_ids), Wait.POLL)
+        if isinstance(payload, Failure):
+            log.warning("midjourney channel %s could not be polled: %s (HTTP %s)", channel.name, payload.error.code,
+                        payload.error.status)
             return None
-        if response.status != 200:
-            log.warning("midjourney channel %s answered its poll with HTTP %s", channel.name, response.status)
-            return None
-        try:
-            listed = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            listed = None
+        listed = loads_or_none(payload)
         if not isinstance(listed, list):
             log.warning("midjourney channel %s answered its poll with something else than a task list", channel.name)
             return None

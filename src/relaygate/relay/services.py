@@ -9,12 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from relaygate.billing.ledger import Ledger
 from relaygate.providers.base import Transport
 from relaygate.relay.access_log import AccessLog
-from relaygate.relay.cutoff import OpenStreams
 from relaygate.relay.snapshot import SnapshotStore
 from relaygate.routing.health import HealthBook
 from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
 from relaygate.storage.recorder import Recorder
+from relaygate.upstream.cutoff import OpenStreams
 
 
 @dataclass(slots=True)
@@ -32,4 +32,4 @@ class Services:
     # The tokenizers' vocabularies are loaded (a thread at start, ~0.5 s, longer under load): readiness
     # waits for it, so that a balancer sends no traffic to an instance still busy with it.
     warmed_up: bool = field(default=False)
-    streams: OpenStreams = field(default_factory=OpenStreams)  # what a shutdown cuts (relay/cutoff.py)
+    streams: OpenStreams = field(default_factory=OpenStreams)  # what a shutdown cuts (upstream/cutoff.py)

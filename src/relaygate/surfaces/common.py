@@ -19,8 +19,8 @@ from relaygate.dialects.base import Dialect
 from relaygate.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest, ShuttingDown
 from relaygate.relay.chat import ChatRelay, JsonResult, RelayResult
 from relaygate.relay.embeddings import EmbeddingsRelay
-from relaygate.relay.exchange import FinalFrame
 from relaygate.relay.services import Services
+from relaygate.upstream.stream import FinalFrame
 
 log = logging.getLogger("relaygate.surfaces")
 

@@ -38,6 +38,7 @@ from relaygate.core.chat import FinishReason
 from relaygate.core.usage import Usage
 from relaygate.core.wire import as_dict, as_list, as_str, count
 from relaygate.dialects.gemini.shared import FINISH_IN, pick, usage_from_gemini
+from relaygate.dialects.openai.images import openai_images_usage
 from relaygate.errors import InvalidRequest
 
 SUPPORTED_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
@@ -229,11 +230,3 @@ def openai_images_response(results: Sequence[GeminiImages], *, created: int,
     if usage is not None:
         body["usage"] = openai_images_usage(usage)
     return body
-
-
-def openai_images_usage(usage: Usage) -> dict[str, Any]:
-    """gpt-image-1's ``usage``: input tokens split into text and image tokens."""
-    return {"input_tokens": usage.input_tokens,
-            "input_tokens_details": {"text_tokens": max(usage.input_tokens - usage.image_input_tokens, 0),
-                                     "image_tokens": usage.image_input_tokens},
-            "output_tokens": usage.output_tokens, "total_tokens": usage.total_tokens}

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from relaygate.core.images import ImageJob, ImageOperation
+from relaygate.core.usage import Usage
+from relaygate.core.wire import count
 from relaygate.errors import InvalidRequest
 
 DEFAULT_MODEL = "dall-e-2"  # OpenAI's default when no model is named (new-api fills it the same way)
@@ -146,3 +148,22 @@ def _streaming(fields: Mapping[str, Any], *, form: bool) -> bool:
     if value is not None and not isinstance(value, bool):
         raise InvalidRequest("'stream' must be true or false.", param="stream", code="invalid_type")
     return bool(value)
+
+
+def openai_usage(parsed: dict[str, Any]) -> Usage | None:
+    """gpt-image-1's ``usage``: input tokens (text and image), output tokens (image)."""
+    raw = parsed.get("usage")
+    if not isinstance(raw, dict):
+        return None
+    details = raw.get("input_tokens_details")
+    image_tokens = details.get("image_tokens") if isinstance(details, dict) else None
+    return Usage(input_tokens=count(raw.get("input_tokens")), output_tokens=count(raw.get("output_tokens")),
+                 image_input_tokens=count(image_tokens))
+
+
+def openai_images_usage(usage: Usage) -> dict[str, Any]:
+    """gpt-image-1's ``usage``: input tokens split into text and image tokens."""
+    return {"input_tokens": usage.input_tokens,
+            "input_tokens_details": {"text_tokens": max(usage.input_tokens - usage.image_input_tokens, 0),
+                                     "image_tokens": usage.image_input_tokens},
+            "output_tokens": usage.output_tokens, "total_tokens": usage.total_tokens}

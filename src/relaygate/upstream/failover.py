@@ -2,7 +2,7 @@
 
 A connect error, a timeout, a 429, a 5xx, or an upstream that refuses our credentials or the model
 moves on to the next candidate; any other upstream 4xx is the client's to fix and ends the call.
-Shared by every use case (chat, embeddings).
+Shared by every use case (chat, embeddings, images, image streams, Midjourney submits).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import TypeVar
 from relaygate.billing.rules import EndReason
 from relaygate.errors import NoChannelAvailable, UpstreamError, UpstreamRejected
 from relaygate.relay.call import Call
-from relaygate.relay.exchange import Failure
 from relaygate.relay.meter import Meter
 from relaygate.routing.records import ChannelRecord
 from relaygate.storage.recorder import RecorderError
+from relaygate.upstream.attempt import Failure
 
 # Statuses after which the next channel is tried: the upstream is down, overloaded, or refuses our
 # credentials or the model (a channel misconfiguration), none of which the client can fix.
