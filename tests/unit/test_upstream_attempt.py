@@ -136,6 +136,7 @@ def test_the_mock_brings_its_own_transport_others_use_the_shared_client() -> Non
 ])
 async def test_no_answer_fails_the_attempt_and_the_channel(error: Exception, kind: type, status: int,
                                                            reason: EndReason) -> None:
+    health = HealthBook(failures=1)
     failure = await _upstream(_Transport(error=error), health).send(_channel(), _request(), _parse)
     assert isinstance(failure, Failure)
     assert type(failure.error) is kind
@@ -151,6 +152,7 @@ async def test_no_answer_fails_the_attempt_and_the_channel(error: Exception, kin
     (403, UpstreamError, "upstream_auth_failed"),
 ])
 async def test_failover_statuses_are_said_in_relaygates_words(status: int, kind: type, code: str) -> None:
+    health = HealthBook(failures=1)
     answer = _Answer(status, f'{{"error": {{"message": "bad key {SECRET}"}}}}'.encode())
     failure = await _upstream(_Transport(answer), health).send(_channel(), _request(), _parse)
     assert isinstance(failure, Failure)
@@ -162,6 +164,7 @@ async def test_failover_statuses_are_said_in_relaygates_words(status: int, kind:
 
 
 async def test_a_4xx_the_client_can_fix_is_the_upstreams_read_by_the_dialect_with_the_channels_scrubber() -> None:
+    health = HealthBook(failures=1)
     health.failure(7)
     seen: list[Scrubber] = []
 
@@ -212,6 +215,7 @@ def test_an_error_answered_with_http_200_is_mapped_like_its_status(named: int, s
     (UpstreamBodyTooLarge(), UpstreamError),
 ])
 async def test_a_whole_answer_that_cannot_be_read(error: Exception, kind: type) -> None:
+    health = HealthBook(failures=1)
     upstream = _upstream(_Transport(_Answer(200, read_error=error)), health)
     failure = await upstream.fetch(_channel(), _request(), _parse)
     assert isinstance(failure, Failure)
@@ -236,6 +240,7 @@ async def test_an_answer_past_the_body_limit_is_broken() -> None:
 ])
 async def test_a_stream_that_fails_before_its_first_chunk_can_fail_over(chunks: Sequence[Exception], kind: type,
                                                                        reason: EndReason) -> None:
+    health = HealthBook(failures=1)
     answer = _Answer(200, chunks=chunks)
     failure = await _upstream(_Transport(), health).first_chunk(_channel(), answer)
     assert isinstance(failure, Failure)
@@ -245,6 +250,7 @@ async def test_a_stream_that_fails_before_its_first_chunk_can_fail_over(chunks: 
 
 
 async def test_a_stream_that_starts_counts_for_the_channel() -> None:
+    health = HealthBook(failures=1)
     health.failure(7)
     opened = await _upstream(_Transport(), health).first_chunk(_channel(), _Answer(200, chunks=(b"a", b"b")))
     assert not isinstance(opened, Failure)
