@@ -13,6 +13,7 @@ from aiohttp import web
 from relaygate.billing import tokenizer
 from relaygate.billing.ledger import Ledger
 from relaygate.bootstrap import Prepared, load_secret
+from relaygate.meter.meter import Meter
 from relaygate.relay.access_log import AccessLog
 from relaygate.relay.chat import ChatRelay
 from relaygate.relay.embeddings import EmbeddingsRelay
@@ -70,7 +71,8 @@ def create_app(settings: Settings, prepared: Prepared) -> web.Application:
         recorder = Recorder(engine, ledger, refresh_every_s=settings.snapshot_poll_s)
         session = create_session()
         access_log = AccessLog(enabled=settings.access_log)
-        services = Services(settings=settings, snapshots=snapshots, ledger=ledger, recorder=recorder,
+        meter = Meter(ledger, recorder, access_log, snapshots, reject_unpriced=settings.unpriced_models == "reject")
+        services = Services(settings=settings, snapshots=snapshots, meter=meter, recorder=recorder,
                             http=HttpTransport(session), health=health_book, access_log=access_log,
                             box=box, engine=engine)
         await snapshots.reload()

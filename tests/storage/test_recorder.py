@@ -130,9 +130,7 @@ async def test_records_sharing_a_client_request_id_are_all_stored(
     # The client's id is kept beside relaygate's own and is not unique: two keys (or one key twice) may
     # send the same one, and every call is stored and billed once.
     key_id = await _key(engine, "dup")
-    batch = [record(f"req_{n}", key_id, cost) for n, cost in enumerate((10, 1, 1000))]
-    for r in batch:
-        r.client_request_id = "same"
+    batch = [record(f"req_{n}", key_id, cost, client_request_id="same") for n, cost in enumerate((10, 1, 1000))]
     await asyncio.gather(*(_settle_and_write(recorder, ledger, r) for r in batch))
     rows = await _rows(engine)
     assert sorted(str(r["request_id"]) for r in rows) == ["req_0", "req_1", "req_2"]

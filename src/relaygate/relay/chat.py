@@ -19,10 +19,8 @@ from relaygate.dialects.base import Dialect
 from relaygate.dialects.registry import dialect
 from relaygate.errors import ModelNotFound
 from relaygate.providers.registry import provider_for
-from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
 from relaygate.relay.media import MediaFetcher, MediaFetchError
-from relaygate.relay.meter import Meter
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
 from relaygate.upstream.attempt import AccountingUnavailable, Failure, Upstream
@@ -36,7 +34,7 @@ __all__ = ["AccountingUnavailable", "ChatRelay", "JsonResult", "RelayResult", "S
 class ChatRelay:
     def __init__(self, services: Services, media: MediaFetcher) -> None:
         self._services = services
-        self._meter = Meter(services)
+        self._meter = services.meter
         self._media = media
         settings = services.settings
         self._exchange = Exchange(self._meter, Upstream.of(services.health, services.http, settings),
@@ -49,7 +47,7 @@ class ChatRelay:
             raise ModelNotFound(f"The model '{call.model}' does not exist or you do not have access to it.",
                                 param="model")
         output_cap = dialect(call.dialect).max_output_tokens(call.body, self._services.settings.reserve_output_tokens)
-        price_and_reserve(self._services, call, input_tokens=len(raw) // 4, output_tokens=output_cap)
+        self._meter.price_and_reserve(call, input_tokens=len(raw) // 4, output_tokens=output_cap)
         return await settled(self._meter, call, self._try_candidates(call, raw))
 
     async def _try_candidates(self, call: Call, raw: bytes) -> RelayResult | Failure:
@@ -65,20 +63,13 @@ class ChatRelay:
                 body = await bodies.for_upstream(leg.upstream, upstream_model)
             except MediaFetchError:
                 if call.attempts == 1:  # no upstream was tried: refused like any other bad input, unbilled
-                    self._refuse(call)  # and without a usage record (docs/billing.md)
+                    self._meter.refuse(call)  # and without a usage record (docs/billing.md)
                 raise
             request = provider.chat_request(channel, body, stream=call.stream, model=upstream_model,
                                             client_headers=call.client_headers)
             return await self._exchange.attempt(call, channel, leg, request, wants_usage)
 
         return await try_in_order(call, candidates, attempt)
-
-    def _refuse(self, call: Call) -> None:
-        """End a call that relaygate itself refused before any upstream saw it: its reservation is
-        released and no usage record is written."""
-        if call.reservation is not None:
-            self._services.ledger.refund(call.reservation)
-        call.finished = True
 
 
 class _Bodies:

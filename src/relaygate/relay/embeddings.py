@@ -29,9 +29,7 @@ from relaygate.dialects.registry import embeddings_dialect
 from relaygate.errors import InvalidRequest, ModelNotFound
 from relaygate.providers.base import Ability
 from relaygate.providers.registry import embeddings_provider_for
-from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
-from relaygate.relay.meter import Meter
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
 from relaygate.upstream.attempt import Failure, Upstream, accounted
@@ -42,7 +40,7 @@ from relaygate.upstream.failover import settled, try_in_order
 class EmbeddingsRelay:
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._meter = Meter(services)
+        self._meter = services.meter
         settings = services.settings
         self._upstream = Upstream.of(services.health, services.http, settings)
         self._max_attempts = settings.max_attempts
@@ -57,7 +55,7 @@ class EmbeddingsRelay:
         if not candidates:  # a chat model that no channel can embed with
             raise InvalidRequest(f"The model '{call.model}' does not serve embeddings: no channel of it can "
                                  "compute them.", param="model", code="embeddings_not_supported")
-        price_and_reserve(self._services, call, input_tokens=len(raw) // 4, output_tokens=0)
+        self._meter.price_and_reserve(call, input_tokens=len(raw) // 4, output_tokens=0)
         bodies = _Bodies(call, raw, embeddings_dialect(call.dialect))
 
         async def attempt(channel: ChannelRecord, upstream_model: str) -> JsonResult | Failure:

@@ -28,7 +28,6 @@ from relaygate.relay.call import Call, task_call
 from relaygate.relay.images import ImagesRelay, bill_for, estimated_usage
 from relaygate.relay.multipart import ImageForm
 from relaygate.relay.services import Services
-from relaygate.storage.recorder import UsageRecord
 from relaygate.tasks import store
 from relaygate.tasks.engine import TaskEngine
 from relaygate.tasks.store import Lease, Row, StoredFile, now_ms
@@ -50,6 +49,7 @@ class ImageTasks:
     def __init__(self, services: Services, relay: ImagesRelay) -> None:
         self._services = services
         self._relay = relay
+        self._meter = services.meter
         self.engine: TaskEngine | None = None  # set by the app once the engine exists
 
     # --- submit -------------------------------------------------------------------------------------
@@ -73,21 +73,14 @@ class ImageTasks:
             "deadline_ms": now + int(settings.task_timeout_s * 1000), "updated_ms": now,
         }
         files = [StoredFile(*f) for f in form.file_tuples()] if form is not None else []
-        async with self._services.recorder.outside_commit():
-            try:
-                await store.insert_task(self._services.engine, row, files)
-            except InsufficientQuota:  # other processes' holds used the quota this process did not see yet
-                if call.reservation is not None:
-                    self._services.ledger.refund(call.reservation)
-                raise
-            except Exception as exc:
-                if call.reservation is not None:
-                    self._services.ledger.refund(call.reservation)
-                log.error("could not store an image task: %s", type(exc).__name__)
-                raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
-            if call.reservation is not None:
-                self._services.ledger.charge_committed(call.reservation, hold)
-        call.finished = True  # accounted by the task's own record when it ends
+        try:
+            await self._meter.hold(call, hold, lambda: store.insert_task(self._services.engine, row, files))
+        except InsufficientQuota:  # other processes' holds used the quota this process did not see yet
+            raise
+        except Exception as exc:
+            log.error("could not store an image task: %s", type(exc).__name__)
+            raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
+        self._meter.hand_over_to_task(call)
         if self.engine is not None:
             self.engine.wake()
         return task_id
@@ -130,7 +123,7 @@ class ImageTasks:
 
     def _call(self, task: dict[str, Any]) -> Call:
         call = task_call(self._services.snapshots.current.keys_by_id, task, SURFACE, dict(task["request"]["params"]))
-        call.price = self._services.snapshots.current.prices.lookup(task["model"])
+        self._meter.price_at(call, self._services.snapshots.current.prices.lookup(task["model"]))
         return call
 
     async def _make(self, task: dict[str, Any], lease: Lease) -> None:
@@ -161,27 +154,26 @@ class ImageTasks:
         values: dict[str, Any] = {"finish_ms": now, "updated_ms": now, "hold_nano": 0, "lease_owner": None,
                                   "lease_until_ms": 0, "channel_id": call.channel.id if call.channel else None}
         if isinstance(outcome, Failure):
-            record = self._relay.meter.account(call, outcome.reason, status=outcome.error.status,
-                                               error_code=outcome.error.code)
+            record = self._meter.account(call, outcome.reason, status=outcome.error.status,
+                                         error_code=outcome.error.code, span_ms=(task["submit_ms"], now))
             values.update(status="FAILURE", fail_reason=str(outcome.error), progress=task["progress"])
         else:
             assert job is not None
-            record = self._relay.meter.account(call, EndReason.DONE, status=200, usage=outcome.usage,
-                                               delivered=True, estimated=estimated_usage(job, outcome),
-                                               image=bill_for(job, outcome.images))
+            record = self._meter.account(call, EndReason.DONE, status=200, usage=outcome.usage,
+                                         delivered=True, estimated=estimated_usage(job, outcome),
+                                         image=bill_for(job, outcome.images), span_ms=(task["submit_ms"], now))
             values.update(status="SUCCESS", progress="100%", result=orjson.loads(outcome.payload))
-        _finish_record(record, task, now)
         values["cost_nano"] = record.cost_nano
         if task["webhook"]:
             values.update(webhook_state="pending", due_ms=now)
         else:
             values["due_ms"] = None
-        delta = record.cost_nano - task["hold_nano"]
-        async with self._services.recorder.outside_commit():
-            if not await store.finish(self._services.engine, lease, values, record, delta):
-                return
-            self._services.ledger.adjust_committed(task["key_id"], delta)
-        self._relay.meter.log(record)
+
+        async def finish(delta: int) -> bool:
+            return await store.finish(self._services.engine, lease, values, record, delta)
+
+        if not await self._meter.end_task(record, task["hold_nano"], finish):
+            return
         if task["webhook"] and self.engine is not None:
             self.engine.wake()  # the webhook is delivered as the task's next piece of work
 
@@ -191,12 +183,6 @@ def job_from_task(task: dict[str, Any]) -> ImageJob:
     request = task["request"]
     operation = ImageOperation(request["operation"])
     return check_image_request(operation, request["params"], form=operation is not ImageOperation.GENERATE)
-
-
-def _finish_record(record: UsageRecord, task: dict[str, Any], now: int) -> None:
-    """A task's record is stamped with its submit time and lasts until it ended."""
-    record.created_at_ms = task["submit_ms"]
-    record.latency_ms = now - task["submit_ms"]
 
 
 def task_envelope(task: dict[str, Any]) -> dict[str, Any]:

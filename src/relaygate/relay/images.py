@@ -41,11 +41,10 @@ from relaygate.dialects.openai.errors import parse_upstream_error as openai_erro
 from relaygate.dialects.openai.images import openai_usage
 from relaygate.dialects.registry import dialect
 from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamRejected
+from relaygate.meter.meter import Meter
 from relaygate.providers.base import Ability, ImagePayload, ImagesProvider, UpstreamRequest
 from relaygate.providers.registry import chat_images_provider_for, images_provider_for, provider_for
-from relaygate.relay.admission import price_and_reserve
 from relaygate.relay.call import Call
-from relaygate.relay.meter import Meter
 from relaygate.relay.multipart import ImageForm
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
@@ -72,7 +71,7 @@ class Made:
 class ImagesRelay:
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._meter = Meter(services)
+        self._meter = services.meter
         settings = services.settings
         self._upstream = Upstream.of(services.health, services.http, settings)
         self._max_attempts = settings.max_attempts
@@ -104,8 +103,9 @@ class ImagesRelay:
     def admit(self, call: Call, job: ImageJob) -> int:
         """Price the call and reserve what ``n`` images would cost; returns that amount."""
         prompt_tokens = count_text(job.prompt or "", "gpt-4o")
-        return price_and_reserve(self._services, call, input_tokens=prompt_tokens,
-                                 output_tokens=_RESERVE_TOKENS_PER_IMAGE * job.n, image=bill_for(job, job.n))
+        return self._meter.price_and_reserve(call, input_tokens=prompt_tokens,
+                                             output_tokens=_RESERVE_TOKENS_PER_IMAGE * job.n,
+                                             image=bill_for(job, job.n))
 
     async def relay(self, call: Call, job: ImageJob, form: ImageForm | None, raw: bytes | None = None) -> JsonResult:
         """A synchronous image call: the answer, billed and recorded. ``raw`` is the client's JSON body

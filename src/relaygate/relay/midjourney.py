@@ -27,9 +27,8 @@ from typing import Any
 from relaygate.auth.gate import check_model
 from relaygate.auth.records import KeyRecord
 from relaygate.billing.money import usd_to_nano
-from relaygate.billing.pricing import Price, cost_of
+from relaygate.billing.pricing import Price
 from relaygate.billing.rules import EndReason
-from relaygate.core.usage import Usage
 from relaygate.core.wire import loads_or_none
 from relaygate.dialects.midjourney import codes
 from relaygate.dialects.midjourney.errors import upstream_http_status
@@ -43,18 +42,16 @@ from relaygate.dialects.midjourney.task import (
     submit_result,
 )
 from relaygate.errors import (
-    QUOTA_EXCEEDED,
-    InsufficientQuota,
     InvalidRequest,
     NoChannelAvailable,
     NotFound,
     UpstreamError,
     UpstreamRejected,
 )
+from relaygate.meter.meter import Meter
 from relaygate.providers.base import Ability, MidjourneyApi, UpstreamRequest
 from relaygate.providers.registry import midjourney_provider_for
 from relaygate.relay.call import Call
-from relaygate.relay.meter import Meter
 from relaygate.relay.midjourney_holds import SUBMITTING, TaskHolds
 from relaygate.relay.services import Services
 from relaygate.relay.signed_media import SignedLinks
@@ -109,7 +106,7 @@ class _Accepted:
 class MidjourneyRelay:
     def __init__(self, services: Services, links: SignedLinks) -> None:
         self._services = services
-        self._meter = Meter(services)
+        self._meter = services.meter
         self._links = links
         self._upstream = Upstream.of(services.health, services.http, services.settings)
         self._callback_key = services.box.signing_key("mj-callback")
@@ -139,10 +136,8 @@ class MidjourneyRelay:
         parent = await self._parent(call.key, submit) if submit.parent_id is not None else None
         call.model = submit.price_model
         check_model(call.key, call.model)
-        call.price = self.price(call.model)
         candidates = self._candidates(call, parent)
-        amount = cost_of(call.price, Usage())
-        self._reserve(call, amount)
+        amount = self._meter.reserve_at(call, self.price(call.model))
         if submit.endpoint is Endpoint.UPLOAD:
             outcome = await self._attempts(call, submit, parent, candidates, mode)
             if isinstance(outcome, Failure):
@@ -161,8 +156,7 @@ class MidjourneyRelay:
         try:
             return await try_in_order(call, candidates, attempt)
         except BaseException:
-            if call.reservation is not None:
-                self._services.ledger.refund(call.reservation)
+            self._meter.release(call)
             raise
 
     async def _submit_task(self, call: Call, submit: MjSubmit, parent: Row | None,
@@ -179,7 +173,7 @@ class MidjourneyRelay:
         assert call.channel is not None
         await self._holds.accept(task_id, {"status": status, "channel_id": call.channel.id,
                                            "upstream_task_id": str(outcome.answer.get("result") or "")})
-        call.finished = True  # accounted by the task's record when it ends
+        self._meter.hand_over_to_task(call)
         scrubber = call.channel.scrubber
         return Answer(200, submit_result(codes.EXISTED if modal else codes.SUCCESS,
                                          _description(outcome.answer, scrubber), task_id,
@@ -202,7 +196,7 @@ class MidjourneyRelay:
                   "request": {**parent["request"], "modal_request_id": call.request_id}}
         if not await store.update_open(self._services.engine, parent["id"], values):
             raise _not_modal()  # the task ended meanwhile; its end settled this charge with the rest
-        call.finished = True  # accounted by the task's record when it ends
+        self._meter.hand_over_to_task(call)
         scrubber = _scrubber_of(call.channel)
         return Answer(200, submit_result(codes.EXISTED if modal else codes.SUCCESS,
                                          _description(outcome.answer, scrubber), parent["id"],
@@ -266,15 +260,6 @@ class MidjourneyRelay:
         if not candidates:
             raise NoChannelAvailable(f"No Midjourney channel serves '{call.model}'.")
         return candidates
-
-    def _reserve(self, call: Call, amount: int) -> None:
-        quota = call.key.quota_nano
-        if quota is None:
-            return
-        reservation = self._services.ledger.reserve(call.key.id, quota, amount)
-        if reservation is None:
-            raise InsufficientQuota(QUOTA_EXCEEDED)
-        call.reservation = reservation
 
     async def _send(self, call: Call, submit: MjSubmit, parent: Row | None, channel: ChannelRecord,
                     mode: str | None) -> _Accepted | Failure:

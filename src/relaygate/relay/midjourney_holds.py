@@ -1,8 +1,9 @@
-"""A Midjourney submit's money and task row, settled before the upstream is asked (docs/midjourney.md).
+"""A Midjourney submit's task row and its hold, stored before the upstream is asked (docs/midjourney.md).
 
 A submit that makes a task is stored first, in the pre-submit status ``SUBMITTING`` that no client
 sees, with the action's price as its hold: charged to the key by ``tasks/store.py``'s conditional
-update, so quota holds across processes and instances. Only then is the submit sent. An accepted
+update, so quota holds across processes and instances; the meter takes the hold, and every later
+change of it, into its ledger (``meter/holds.py``). Only then is the submit sent. An accepted
 submit turns the row into the client's task; a refusal or a failure ends it with a full refund and the
 call's one usage record. A row left behind in ``SUBMITTING`` (the process died mid-submit) falls due
 for the task engine after ``sweep_after_ms`` and is ended the same way.
@@ -19,8 +20,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from relaygate.errors import InsufficientQuota
+from relaygate.meter.meter import Meter
 from relaygate.relay.call import Call
-from relaygate.relay.meter import Meter
 from relaygate.relay.services import Services
 from relaygate.settings import Settings
 from relaygate.tasks import store
@@ -50,17 +51,13 @@ class TaskHolds:
         Raises ``InsufficientQuota`` when the key's quota does not cover the hold, ``AccountingUnavailable``
         when the task cannot be stored; nothing is held then."""
         now = now_ms()
-        async with self._services.recorder.outside_commit():
-            try:
-                task_id = await self._insert(row, new_id, now)
-            except BaseException as exc:
-                self._refund_reservation(call)
-                if isinstance(exc, InsufficientQuota | AccountingUnavailable) or not isinstance(exc, Exception):
-                    raise
-                log.error("could not store a midjourney task: %s", type(exc).__name__)
-                raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
-            self._charged(call, row["hold_nano"])
-        return task_id
+        try:
+            return await self._meter.hold(call, row["hold_nano"], lambda: self._insert(row, new_id, now))
+        except (InsufficientQuota, AccountingUnavailable):
+            raise
+        except Exception as exc:
+            log.error("could not store a midjourney task: %s", type(exc).__name__)
+            raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
 
     async def _insert(self, row: Mapping[str, Any], new_id: Callable[[int], str], now: int) -> str:
         for _ in range(_FREE_ID_TRIES):
@@ -91,55 +88,44 @@ class TaskHolds:
         values = {"status": "FAILURE", "fail_reason": failure.error.message, "finish_ms": now, "updated_ms": now,
                   "hold_nano": 0, "cost_nano": record.cost_nano, "due_ms": None, "lease_owner": None,
                   "lease_until_ms": 0, "channel_id": call.channel.id if call.channel else None}
-        delta = record.cost_nano - hold
-        async with self._services.recorder.outside_commit():
-            try:
-                ended = await store.finish(self._services.engine, lease or task_id, values, record, delta,
-                                           expect_status=SUBMITTING)
-            except Exception as exc:  # the row stays SUBMITTING; the sweep ends it later
-                log.error("could not end a refused midjourney task: %s", type(exc).__name__)
-                return
-            if ended:
-                self._services.ledger.adjust_committed(call.key.id, delta)
-        if ended:
-            self._meter.log(record)
+
+        async def finish(delta: int) -> bool:
+            return await store.finish(self._services.engine, lease or task_id, values, record, delta,
+                                      expect_status=SUBMITTING)
+
+        try:
+            await self._meter.end_task(record, hold, finish)
+        except Exception as exc:  # the row stays SUBMITTING; the sweep ends it later
+            log.error("could not end a refused midjourney task: %s", type(exc).__name__)
 
     async def hold_modal(self, call: Call, parent_id: str, amount: int) -> bool:
         """Charge a modal's amount to its parent while the parent waits for it (status MODAL); False when it
         does not. Raises ``InsufficientQuota`` when the key's quota does not cover it."""
-        async with self._services.recorder.outside_commit():
-            try:
-                held = await store.add_hold(self._services.engine, parent_id, call.key.id, amount, "MODAL")
-            except BaseException as exc:
-                self._refund_reservation(call)
-                if isinstance(exc, InsufficientQuota) or not isinstance(exc, Exception):
-                    raise
-                raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
-            if not held:
-                self._refund_reservation(call)
-                return False
-            self._charged(call, amount)
+        async def add() -> None:
+            if not await store.add_hold(self._services.engine, parent_id, call.key.id, amount, "MODAL"):
+                raise _NotWaiting
+
+        try:
+            await self._meter.hold(call, amount, add)
+        except _NotWaiting:
+            return False
+        except InsufficientQuota:
+            raise
+        except Exception as exc:
+            raise AccountingUnavailable("The task could not be stored; it was not billed.") from exc
         return True
 
     async def release_modal(self, call: Call, parent_id: str, amount: int) -> None:
         """The upstream refused the modal: take its amount back from the parent and the key."""
-        async with self._services.recorder.outside_commit():
-            try:
-                released = await store.drop_hold(self._services.engine, parent_id, call.key.id, amount)
-            except Exception as exc:  # the parent's end refunds or keeps its whole hold, this amount included
-                log.error("could not release a refused modal's hold: %s", type(exc).__name__)
-                return
-            if released:
-                self._services.ledger.adjust_committed(call.key.id, -amount)
+        try:
+            await self._meter.release_hold(call.key.id, amount, lambda: store.drop_hold(
+                self._services.engine, parent_id, call.key.id, amount))
+        except Exception as exc:  # the parent's end refunds or keeps its whole hold, this amount included
+            log.error("could not release a refused modal's hold: %s", type(exc).__name__)
 
-    def _charged(self, call: Call, amount: int) -> None:
-        """The in-memory reservation becomes the committed hold (the ledger must see it, once)."""
-        if call.reservation is not None:
-            self._services.ledger.charge_committed(call.reservation, amount)
 
-    def _refund_reservation(self, call: Call) -> None:
-        if call.reservation is not None:
-            self._services.ledger.refund(call.reservation)
+class _NotWaiting(Exception):
+    """The modal's parent no longer waits for it (not MODAL): nothing was held."""
 
 
 def now_ms() -> int:

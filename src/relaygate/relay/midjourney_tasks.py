@@ -139,11 +139,9 @@ class MidjourneyTasks:
         call = self._call_for(task)
         success = status == "SUCCESS"
         record = self._relay.meter.account(call, reason, status=200 if success else 502, delivered=success,
-                                           charged=task["hold_nano"],
+                                           charged=task["hold_nano"], span_ms=(task["submit_ms"], now),
                                            error_code=None if success else ("timeout" if reason is EndReason.TIMEOUT
                                                                              else "task_failed"))
-        record.created_at_ms = task["submit_ms"]
-        record.latency_ms = now - task["submit_ms"]
         values: dict[str, Any] = {
             "status": status, "progress": "100%" if success else (task["progress"] if upstream is None
                                                                    else str(upstream.get("progress") or "")),
@@ -154,18 +152,18 @@ class MidjourneyTasks:
         if task["start_ms"] is None:
             values["start_ms"] = now
         values.update({"webhook_state": "pending", "due_ms": now} if task["webhook"] else {"due_ms": None})
-        delta = record.cost_nano - task["hold_nano"]
-        async with self._services.recorder.outside_commit():
-            if not await store.finish(self._services.engine, task["id"], values, record, delta):
-                return
-            self._services.ledger.adjust_committed(task["key_id"], delta)
-        self._relay.meter.log(record)
+
+        async def finish(delta: int) -> bool:
+            return await store.finish(self._services.engine, task["id"], values, record, delta)
+
+        if not await self._relay.meter.end_task(record, task["hold_nano"], finish):
+            return
         if task["webhook"]:
             self._wake()
 
     def _call_for(self, task: Row) -> Call:
         call = task_call(self._services.snapshots.current.keys_by_id, task, SURFACE, {})
-        call.price = self._relay.price(task["model"])
+        self._relay.meter.price_at(call, self._relay.price(task["model"]))
         call.channel = self._services.snapshots.current.channels.get(task["channel_id"] or -1)
         call.upstream_model = task["model"]
         call.attempts = 1

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from relaygate.billing.ledger import Ledger
+from relaygate.meter.meter import Meter
 from relaygate.providers.base import Transport
 from relaygate.relay.access_log import AccessLog
 from relaygate.relay.snapshot import SnapshotStore
@@ -21,7 +21,7 @@ from relaygate.upstream.cutoff import OpenStreams
 class Services:
     settings: Settings
     snapshots: SnapshotStore
-    ledger: Ledger
+    meter: Meter  # the one owner of the money: the ledger is reached only through it
     recorder: Recorder
     http: Transport
     health: HealthBook

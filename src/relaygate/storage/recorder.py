@@ -31,8 +31,11 @@ log = logging.getLogger("relaygate.recorder")
 MAX_BATCH = 1000
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class UsageRecord:
+    """One request's usage and cost, built whole by the meter and never changed after (the recorder, the
+    task store and the access log read it; none may alter what was decided)."""
+
     request_id: str
     created_at_ms: int
     surface: str

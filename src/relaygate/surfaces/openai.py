@@ -142,7 +142,7 @@ async def billing_subscription(request: web.Request) -> web.StreamResponse:
 async def billing_usage(request: web.Request) -> web.StreamResponse:
     """Spend so far, in cents, as the chat front-ends that show a balance expect."""
     key = authenticated_key(request)
-    spent = services_of(request).ledger.spent(key.id)
+    spent = services_of(request).meter.spent(key.id)
     return json_response({"object": "list", "total_usage": _usd_fragment(spent, 100)}, rid=request_id(request))
 
 
