@@ -122,7 +122,7 @@ async def test_every_field_round_trips(engine: AsyncEngine, recorder: Recorder) 
 
 
 def _as_dict(r: UsageRecord) -> dict[str, object]:
-    return {name: getattr(r, name) for name in r.__dataclass_fields__}
+    return r._asdict()
 
 
 async def test_records_sharing_a_client_request_id_are_all_stored(

@@ -5,7 +5,6 @@ whether it is finished), and the usage record it returns cannot be changed after
 from __future__ import annotations
 
 import ast
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +82,6 @@ def test_the_scans_see_the_meter_itself() -> None:
 def test_a_usage_record_cannot_be_changed() -> None:
     record = UsageRecord(request_id="r", created_at_ms=1, surface="openai", model="m", stream=False, status=200,
                          end_reason=EndReason.DONE.value, cost_nano=5)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         record.cost_nano = 0  # type: ignore[misc]
-    assert dataclasses.replace(record, latency_ms=3).cost_nano == 5
+    assert record._replace(latency_ms=3).cost_nano == 5

@@ -262,4 +262,4 @@ async def _add_spend(conn: AsyncConnection, key_id: int, amount: int) -> None:
 
 
 def _record_values(record: UsageRecord) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in UsageRecord.__dataclass_fields__}
+    return record._asdict()
