@@ -13,20 +13,21 @@ from aiohttp import web
 from relaygate.billing import tokenizer
 from relaygate.billing.ledger import Ledger
 from relaygate.bootstrap import Prepared, load_secret
+from relaygate.infra.access_log import AccessLog
+from relaygate.infra.http import HttpTransport, create_session
+from relaygate.infra.media import MediaFetcher
+from relaygate.infra.signed_media import MediaCache, SignedLinks
+from relaygate.infra.snapshot import SnapshotStore
 from relaygate.meter.meter import Meter
-from relaygate.relay.access_log import AccessLog
 from relaygate.relay.chat import ChatRelay
 from relaygate.relay.embeddings import EmbeddingsRelay
 from relaygate.relay.image_stream import ImageStreams
 from relaygate.relay.image_tasks import ImageTasks
 from relaygate.relay.images import ImagesRelay
-from relaygate.relay.media import MediaFetcher
 from relaygate.relay.midjourney import MidjourneyRelay
 from relaygate.relay.midjourney_media import MidjourneyMedia
 from relaygate.relay.midjourney_tasks import MidjourneyTasks
 from relaygate.relay.services import Services
-from relaygate.relay.signed_media import MediaCache, SignedLinks
-from relaygate.relay.snapshot import SnapshotStore
 from relaygate.routing.health import HealthBook
 from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox
@@ -38,7 +39,6 @@ from relaygate.surfaces.rendering import renderer_for
 from relaygate.tasks.engine import TaskEngine
 from relaygate.tasks.poller import ChannelPoller
 from relaygate.tasks.webhook import WebhookSender
-from relaygate.upstream.http import HttpTransport, create_session
 
 log = logging.getLogger("relaygate")
 

@@ -20,8 +20,8 @@ from relaygate.auth.records import parse_networks
 from relaygate.billing.money import usd_to_nano
 from relaygate.billing.pricing import PriceTable, price_from_mapping
 from relaygate.errors import ConfigError
+from relaygate.infra.snapshot import price_from_row, price_row
 from relaygate.providers.registry import known_kinds, offline, options_problem
-from relaygate.relay.snapshot import price_from_row, price_row
 from relaygate.settings import ChannelConfig, KeyConfig, Settings
 from relaygate.storage import queries
 from relaygate.storage.crypto import SecretBox

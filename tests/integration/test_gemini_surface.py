@@ -141,7 +141,7 @@ def test_sse_stream_from_a_gemini_channel_passes_the_upstream_events(http: httpx
                          headers={"x-goog-api-key": KEY, "X-Request-Id": rid})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    assert b"\r" not in response.content  # line ends are normalised (sse.py); the events are the upstream's
+    assert b"\r" not in response.content  # line ends are normalised (dialects/sse.py); the events are the upstream's
     events = [e for e in response.content.split(b"\n\n") if e]
     assert all(e.startswith(b"data: {") for e in events)
     chunks = [orjson.loads(e[len(b"data: "):]) for e in events]

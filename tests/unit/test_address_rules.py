@@ -1,4 +1,4 @@
-"""The address rules shared by media fetches and webhooks (addresses.py): which hosts may be called
+"""The address rules shared by media fetches and webhooks (infra/addresses.py): which hosts may be called
 when private addresses are not allowed, read as the connecting client reads them."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.abc import ResolveResult
 
-from relaygate.addresses import PublicOnlyResolver, address_allowed, host_allowed, parse_url
+from relaygate.infra.addresses import PublicOnlyResolver, address_allowed, host_allowed, parse_url
 
 LOOPBACK_SPELLINGS = ["127.0.0.1", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "0", "localhost",
                       "LOCALHOST.", "app.localhost", "::1", "::ffff:127.0.0.1", "::ffff:7f00:1"]

@@ -21,6 +21,7 @@ from relaygate.admin.service import AdminService, Conflict
 from relaygate.auth.keys import hash_key
 from relaygate.bootstrap import sync_config
 from relaygate.errors import InvalidRequest, NotFound
+from relaygate.infra.http import HttpTransport, create_session
 from relaygate.routing.health import HealthBook
 from relaygate.routing.records import ChannelRecord
 from relaygate.settings import KeyConfig, Settings
@@ -29,7 +30,6 @@ from relaygate.storage.crypto import SecretBox
 from relaygate.storage.engine import create_engine
 from relaygate.storage.migrate import migrate
 from relaygate.storage.tables import api_keys, channels, usage_records
-from relaygate.upstream.http import HttpTransport, create_session
 from tests.conftest import POSTGRES_URL, service_unavailable
 
 SECRET = "unit-test-secret-0123456789"

@@ -17,7 +17,7 @@ from relaygate.core.usage import Usage
 from relaygate.dialects.anthropic.stream import anthropic_stream_to_core
 from relaygate.dialects.anthropic.stream_tap import MESSAGE_STOP, AnthropicStreamTap
 from relaygate.dialects.held import HELD_LIMIT
-from relaygate.sse import SSEDecoder
+from relaygate.dialects.sse import SSEDecoder
 from tests.fakes.anthropic_upstream import Behavior, Reply, frame
 
 

@@ -16,11 +16,11 @@ from relaygate.core.embeddings import EmbeddingInput, EmbeddingsRequest
 from relaygate.dialects.openai.embeddings import vector_from_base64
 from relaygate.dialects.registry import embeddings_dialect
 from relaygate.errors import InvalidRequest
+from relaygate.meter.call import Call
 from relaygate.providers.base import EmbeddingsProvider, UpstreamRequest
 from relaygate.providers.mock import MockProvider
 from relaygate.providers.mock_embeddings import DEFAULT_DIMENSIONS, mock_vector
 from relaygate.providers.registry import embeddings_provider_for, known_kinds, provider_for
-from relaygate.relay.call import Call
 from relaygate.relay.embeddings import _Bodies
 from relaygate.routing.records import ChannelRecord
 

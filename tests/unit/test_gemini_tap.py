@@ -17,7 +17,7 @@ from relaygate.core.usage import Usage
 from relaygate.dialects.gemini.stream import gemini_stream_to_core
 from relaygate.dialects.gemini.stream_tap import GeminiStreamTap
 from relaygate.dialects.held import HELD_LIMIT
-from relaygate.sse import SSEDecoder
+from relaygate.dialects.sse import SSEDecoder
 from tests.fakes.gemini_upstream import Behavior, Reply
 
 

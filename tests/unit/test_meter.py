@@ -16,8 +16,8 @@ from relaygate.billing.pricing import ImageBill, Price, PriceTable
 from relaygate.billing.rules import EndReason
 from relaygate.core.usage import Usage
 from relaygate.errors import InsufficientQuota
+from relaygate.meter.call import Call
 from relaygate.meter.meter import Meter
-from relaygate.relay.call import Call
 from relaygate.storage.recorder import UsageRecord
 
 QUOTA = 1_000_000

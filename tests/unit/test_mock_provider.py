@@ -25,9 +25,9 @@ from relaygate.dialects.gemini.stream_tap import GeminiStreamTap
 from relaygate.dialects.openai.response_convert import openai_response_to_core
 from relaygate.dialects.openai.stream_convert import openai_stream_to_core
 from relaygate.dialects.openai.stream_tap import OpenAIStreamTap
+from relaygate.dialects.sse import SSEDecoder, SSEEvent
 from relaygate.providers.mock import MockProvider, MockResponse
 from relaygate.routing.records import ChannelRecord
-from relaygate.sse import SSEDecoder, SSEEvent
 
 MOCK = MockProvider()
 WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},

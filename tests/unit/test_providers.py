@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from relaygate.infra.http import HttpTransport, create_session
 from relaygate.providers.anthropic import AnthropicProvider
 from relaygate.providers.azure import AzureProvider
 from relaygate.providers.base import Ability, UpstreamRequest
@@ -27,7 +28,6 @@ from relaygate.providers.registry import (
     provider_for,
 )
 from relaygate.routing.records import ChannelRecord
-from relaygate.upstream.http import HttpTransport, create_session
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from relaygate.sse import SSEDecoder, SSEEvent, SSEEventTooLarge, data_frame, named_frame, parse_event
+from relaygate.dialects.sse import SSEDecoder, SSEEvent, SSEEventTooLarge, data_frame, named_frame, parse_event
 
 LF = (b'data: {"a":1}\n\n'
       b": keep-alive\n\n"

@@ -41,10 +41,10 @@ def _command(action: Action, *, needs_http: bool = False) -> Command:
 
 async def _session(settings: Settings, args: argparse.Namespace, action: Action, needs_http: bool) -> int:
     from relaygate.bootstrap import load_secret
+    from relaygate.infra.http import HttpTransport, create_session
     from relaygate.server import prepare_database
     from relaygate.storage.crypto import SecretBox
     from relaygate.storage.engine import create_engine
-    from relaygate.upstream.http import HttpTransport, create_session
 
     prepared = await prepare_database(settings, sync_config=False)
     if prepared.new_admin_key:

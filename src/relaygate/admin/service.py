@@ -22,9 +22,9 @@ from relaygate.auth.keys import generate_key, hash_key, key_hint
 from relaygate.billing.money import nano_to_usd
 from relaygate.billing.pricing import price_from_mapping
 from relaygate.errors import GatewayError, NotFound
+from relaygate.infra.snapshot import channel_from_row, price_from_row, price_row
 from relaygate.providers.base import Transport
 from relaygate.providers.registry import offline, options_problem
-from relaygate.relay.snapshot import channel_from_row, price_from_row, price_row
 from relaygate.routing.health import HealthBook
 from relaygate.storage import queries
 from relaygate.storage.crypto import SecretBox

@@ -14,9 +14,9 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from relaygate.billing.tokenizer import TokenTally
+from relaygate.dialects.sse import SSEDecoder
 from relaygate.errors import GatewayError
 from relaygate.scrub import Scrubber
-from relaygate.sse import SSEDecoder
 
 
 class SSEPassthroughTap(ABC):

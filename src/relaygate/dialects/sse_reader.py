@@ -10,7 +10,7 @@ import orjson
 
 from relaygate.core.stream import StreamEvent
 from relaygate.dialects.base import StreamDecoder
-from relaygate.sse import SSEDecoder, SSEEvent
+from relaygate.dialects.sse import SSEDecoder, SSEEvent
 
 # Whether an event (its name, its data) is the dialect's last: nothing after it is read.
 EndsStream = Callable[[str | None, bytes], bool]

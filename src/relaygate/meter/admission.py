@@ -8,7 +8,7 @@ from relaygate.billing.pricing import ImageBill, Price, cost_of, estimate_cost
 from relaygate.core.usage import Usage
 from relaygate.errors import QUOTA_EXCEEDED, InsufficientQuota, PriceMissing
 from relaygate.meter.books import Books
-from relaygate.relay.call import Call
+from relaygate.meter.call import Call
 
 
 class Admission(Books):

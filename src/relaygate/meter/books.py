@@ -4,9 +4,9 @@ module reaches, and the two small operations every part of the meter uses (relea
 from __future__ import annotations
 
 from relaygate.billing.ledger import Ledger
-from relaygate.relay.access_log import AccessLog
-from relaygate.relay.call import Call
-from relaygate.relay.snapshot import SnapshotStore
+from relaygate.infra.access_log import AccessLog
+from relaygate.infra.snapshot import SnapshotStore
+from relaygate.meter.call import Call
 from relaygate.storage.recorder import Recorder, UsageRecord
 
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from relaygate.meter.books import Books
-from relaygate.relay.call import Call
+from relaygate.meter.call import Call
 from relaygate.storage.recorder import UsageRecord
 
 T = TypeVar("T")

@@ -13,8 +13,8 @@ from relaygate.billing.tokenizer import count_chat_prompt
 from relaygate.core.usage import Usage
 from relaygate.dialects.registry import dialect
 from relaygate.meter.admission import Admission
+from relaygate.meter.call import Call
 from relaygate.meter.holds import Holds
-from relaygate.relay.call import Call
 from relaygate.storage.recorder import UsageRecord
 
 

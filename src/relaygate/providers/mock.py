@@ -64,6 +64,7 @@ from relaygate.dialects.gemini.stream import core_stream_to_gemini
 from relaygate.dialects.openai.convert import core_request_to_openai, openai_request_to_core
 from relaygate.dialects.openai.response_convert import core_response_to_openai
 from relaygate.dialects.openai.stream_convert import core_stream_to_openai
+from relaygate.dialects.sse import data_frame, named_frame
 from relaygate.providers import mock_embeddings
 from relaygate.providers.base import (
     IMAGE_PATHS,
@@ -76,7 +77,6 @@ from relaygate.providers.base import (
 from relaygate.providers.gemini import model_segment
 from relaygate.providers.mock_images import images_reply
 from relaygate.routing.records import ChannelRecord
-from relaygate.sse import data_frame, named_frame
 
 DIALECTS = ("openai", "anthropic", "gemini")
 FINGERPRINT = "fp_relaygate_mock"

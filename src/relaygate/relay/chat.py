@@ -18,17 +18,15 @@ from relaygate.core.media import inline_media
 from relaygate.dialects.base import Dialect
 from relaygate.dialects.registry import dialect
 from relaygate.errors import ModelNotFound
+from relaygate.infra.media import MediaFetcher, MediaFetchError
+from relaygate.meter.call import Call
 from relaygate.providers.registry import provider_for
-from relaygate.relay.call import Call
-from relaygate.relay.media import MediaFetcher, MediaFetchError
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
-from relaygate.upstream.attempt import AccountingUnavailable, Failure, Upstream
-from relaygate.upstream.exchange import Exchange, JsonResult, Leg, RelayResult
+from relaygate.upstream.attempt import Failure, Upstream
+from relaygate.upstream.exchange import Exchange, Leg, RelayResult
 from relaygate.upstream.failover import settled, try_in_order
-from relaygate.upstream.stream import StreamDriver, StreamResult
-
-__all__ = ["AccountingUnavailable", "ChatRelay", "JsonResult", "RelayResult", "StreamResult"]
+from relaygate.upstream.stream import StreamDriver
 
 
 class ChatRelay:

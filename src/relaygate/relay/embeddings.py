@@ -27,9 +27,9 @@ from relaygate.core.wire import loads_or_none
 from relaygate.dialects.base import EmbeddingsDialect
 from relaygate.dialects.registry import embeddings_dialect
 from relaygate.errors import InvalidRequest, ModelNotFound
+from relaygate.meter.call import Call
 from relaygate.providers.base import Ability
 from relaygate.providers.registry import embeddings_provider_for
-from relaygate.relay.call import Call
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord
 from relaygate.upstream.attempt import Failure, Upstream, accounted

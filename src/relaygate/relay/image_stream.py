@@ -24,8 +24,8 @@ from relaygate.core.usage import Usage
 from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.errors import parse_upstream_error as openai_error
 from relaygate.dialects.openai.image_stream import ImageEventsTap, MadeImagesTap, completed_events
+from relaygate.meter.call import Call
 from relaygate.providers.registry import images_provider_for
-from relaygate.relay.call import Call
 from relaygate.relay.images import ImagesRelay, Made
 from relaygate.relay.multipart import ImageForm
 from relaygate.routing.records import ChannelRecord

@@ -24,7 +24,7 @@ from relaygate.billing.rules import EndReason
 from relaygate.core.images import ImageJob, ImageOperation
 from relaygate.dialects.openai.images import check_image_request
 from relaygate.errors import GatewayError, InsufficientQuota, NotFound, UpstreamTimeout
-from relaygate.relay.call import Call, task_call
+from relaygate.meter.call import Call, task_call
 from relaygate.relay.images import ImagesRelay, bill_for, estimated_usage
 from relaygate.relay.multipart import ImageForm
 from relaygate.relay.services import Services

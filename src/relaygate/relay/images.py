@@ -41,10 +41,10 @@ from relaygate.dialects.openai.errors import parse_upstream_error as openai_erro
 from relaygate.dialects.openai.images import openai_usage
 from relaygate.dialects.registry import dialect
 from relaygate.errors import InvalidRequest, ModelNotFound, UpstreamRejected
+from relaygate.meter.call import Call
 from relaygate.meter.meter import Meter
 from relaygate.providers.base import Ability, ImagePayload, ImagesProvider, UpstreamRequest
 from relaygate.providers.registry import chat_images_provider_for, images_provider_for, provider_for
-from relaygate.relay.call import Call
 from relaygate.relay.multipart import ImageForm
 from relaygate.relay.services import Services
 from relaygate.routing.records import ChannelRecord

@@ -48,13 +48,13 @@ from relaygate.errors import (
     UpstreamError,
     UpstreamRejected,
 )
+from relaygate.infra.signed_media import SignedLinks
+from relaygate.meter.call import Call
 from relaygate.meter.meter import Meter
 from relaygate.providers.base import Ability, MidjourneyApi, UpstreamRequest
 from relaygate.providers.registry import midjourney_provider_for
-from relaygate.relay.call import Call
 from relaygate.relay.midjourney_holds import SUBMITTING, TaskHolds
 from relaygate.relay.services import Services
-from relaygate.relay.signed_media import SignedLinks
 from relaygate.routing.records import ChannelRecord
 from relaygate.scrub import NO_CHANNEL, Scrubber
 from relaygate.tasks import store

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from relaygate.errors import InsufficientQuota
+from relaygate.meter.call import Call
 from relaygate.meter.meter import Meter
-from relaygate.relay.call import Call
 from relaygate.relay.services import Services
 from relaygate.settings import Settings
 from relaygate.tasks import store

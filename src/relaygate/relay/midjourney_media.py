@@ -2,7 +2,7 @@
 link checked, the file found behind the task's media name, fetched from the upstream's media host (or
 read from a ``data:`` URL, as the offline mock makes them) and cached once the task is final.
 
-The signature is the grant (no key): ``relay/signed_media.py`` makes and checks it.
+The signature is the grant (no key): ``infra/signed_media.py`` makes and checks it.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from relaygate.dialects.midjourney.task import rewrite_media
 from relaygate.errors import NotFound, PermissionDenied
+from relaygate.infra.signed_media import CachedFile, MediaCache, SignedLinks
 from relaygate.providers.base import UpstreamRequest
 from relaygate.relay.services import Services
-from relaygate.relay.signed_media import CachedFile, MediaCache, SignedLinks
 from relaygate.tasks import store
 from relaygate.tasks.store import Row
 from relaygate.upstream.attempt import Upstream

@@ -26,8 +26,8 @@ from relaygate.core.wire import loads_or_none
 from relaygate.dialects.midjourney.codes import FINAL_STATUSES, status_rank
 from relaygate.dialects.midjourney.task import scrubbed_task
 from relaygate.errors import GatewayError
+from relaygate.meter.call import Call, task_call
 from relaygate.providers.registry import midjourney_provider_for
-from relaygate.relay.call import Call, task_call
 from relaygate.relay.midjourney import KIND, SURFACE, MidjourneyRelay
 from relaygate.relay.midjourney_holds import SUBMITTING
 from relaygate.relay.services import Services

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from relaygate.infra.access_log import AccessLog
+from relaygate.infra.snapshot import SnapshotStore
 from relaygate.meter.meter import Meter
 from relaygate.providers.base import Transport
-from relaygate.relay.access_log import AccessLog
-from relaygate.relay.snapshot import SnapshotStore
 from relaygate.routing.health import HealthBook
 from relaygate.settings import Settings
 from relaygate.storage.crypto import SecretBox

@@ -16,7 +16,7 @@ from relaygate.auth.records import KeyRecord
 from relaygate.billing.tokenizer import count_chat_prompt, count_text
 from relaygate.dialects.anthropic.adapter import ANTHROPIC
 from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound
-from relaygate.relay.call import Call
+from relaygate.meter.call import Call
 from relaygate.surfaces.common import (
     CHAT_RELAY,
     accept_call,

@@ -17,10 +17,10 @@ from aiohttp import web
 from relaygate.auth.records import KeyRecord
 from relaygate.dialects.base import Dialect
 from relaygate.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidJSON, InvalidRequest, ShuttingDown
-from relaygate.relay.chat import ChatRelay, JsonResult, RelayResult
+from relaygate.relay.chat import ChatRelay
 from relaygate.relay.embeddings import EmbeddingsRelay
+from relaygate.relay.results import FinalFrame, JsonResult, RelayResult
 from relaygate.relay.services import Services
-from relaygate.upstream.stream import FinalFrame
 
 log = logging.getLogger("relaygate.surfaces")
 

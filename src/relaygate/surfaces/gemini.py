@@ -21,7 +21,7 @@ from relaygate.dialects.gemini.embeddings import check_gemini_batch_request, che
 from relaygate.dialects.gemini.request import gemini_request_to_core
 from relaygate.dialects.openai.convert import core_request_to_openai
 from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound
-from relaygate.relay.call import Call
+from relaygate.meter.call import Call
 from relaygate.surfaces.common import (
     CHAT_RELAY,
     EMBEDDINGS_RELAY,

@@ -11,7 +11,7 @@ from relaygate.core.images import ImageJob, ImageOperation
 from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.images import check_image_request
 from relaygate.errors import InvalidRequest, ShuttingDown
-from relaygate.relay.call import Call
+from relaygate.meter.call import Call
 from relaygate.relay.image_stream import ImageStreams
 from relaygate.relay.image_tasks import SURFACE, ImageTasks
 from relaygate.relay.images import ImagesRelay

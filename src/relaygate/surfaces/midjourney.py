@@ -17,7 +17,7 @@ from relaygate.auth.records import KeyRecord
 from relaygate.dialects.midjourney.errors import error_body
 from relaygate.dialects.midjourney.requests import Endpoint, check_submit
 from relaygate.errors import GatewayError, InvalidRequest, PermissionDenied
-from relaygate.relay.call import Call
+from relaygate.meter.call import Call
 from relaygate.relay.midjourney import SURFACE, MidjourneyRelay, MjRefused
 from relaygate.relay.midjourney_media import MidjourneyMedia
 from relaygate.relay.midjourney_tasks import MidjourneyTasks

@@ -17,7 +17,7 @@ from relaygate.dialects.openai.adapter import OPENAI
 from relaygate.dialects.openai.embeddings import check_openai_embeddings_request
 from relaygate.dialects.openai.errors import error_body
 from relaygate.errors import GatewayError, InvalidRequest, ModelNotFound
-from relaygate.relay.call import Call
+from relaygate.meter.call import Call
 from relaygate.surfaces import anthropic, gemini
 from relaygate.surfaces.common import (
     CHAT_RELAY,

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from relaygate.addresses import host_allowed, parse_url, public_session
 from relaygate.errors import InvalidRequest
+from relaygate.infra.addresses import host_allowed, parse_url, public_session
 from relaygate.tasks import store
 from relaygate.tasks.store import Lease, now_ms
 

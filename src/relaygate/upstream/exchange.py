@@ -17,9 +17,9 @@ from relaygate.billing.rules import EndReason
 from relaygate.billing.tokenizer import count_text
 from relaygate.core.wire import loads_or_none
 from relaygate.dialects.base import Dialect, PassthroughTap
+from relaygate.meter.call import Call
 from relaygate.meter.meter import Meter
 from relaygate.providers.base import UpstreamRequest, UpstreamResponse
-from relaygate.relay.call import Call
 from relaygate.routing.records import ChannelRecord
 from relaygate.upstream.attempt import Failure, Upstream, Wait, accounted
 from relaygate.upstream.stream import StreamDriver, StreamResult

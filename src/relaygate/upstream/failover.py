@@ -13,8 +13,8 @@ from typing import TypeVar
 
 from relaygate.billing.rules import EndReason
 from relaygate.errors import NoChannelAvailable, UpstreamError, UpstreamRejected
+from relaygate.meter.call import Call
 from relaygate.meter.meter import Meter
-from relaygate.relay.call import Call
 from relaygate.routing.records import ChannelRecord
 from relaygate.storage.recorder import RecorderError
 from relaygate.upstream.attempt import Failure

@@ -24,8 +24,8 @@ from typing import Protocol, TypeVar
 from relaygate.billing.rules import EndReason
 from relaygate.core.stream import StreamFrameTooLarge
 from relaygate.errors import GatewayError, ShuttingDown, UpstreamError, UpstreamTimeout
+from relaygate.meter.call import Call
 from relaygate.providers.base import UpstreamConnectError, UpstreamReadTimeout
-from relaygate.relay.call import Call
 from relaygate.storage.recorder import RecorderError
 from relaygate.upstream.attempt import not_accounted
 from relaygate.upstream.cutoff import Closable, OpenStreams

@@ -23,8 +23,8 @@ from relaygate.dialects.anthropic.errors import stream_error_frame
 from relaygate.dialects.anthropic.shared import usage_from_anthropic
 from relaygate.dialects.held import HeldFrames
 from relaygate.dialects.passthrough import SSEPassthroughTap
+from relaygate.dialects.sse import SSEEvent, named_frame, parse_event
 from relaygate.scrub import NO_CHANNEL, Scrubber
-from relaygate.sse import SSEEvent, named_frame, parse_event
 
 MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 

@@ -21,8 +21,8 @@ from relaygate.dialects.gemini.errors import stream_error_frame
 from relaygate.dialects.gemini.shared import usage_from_gemini
 from relaygate.dialects.held import HeldFrames
 from relaygate.dialects.passthrough import SSEPassthroughTap
+from relaygate.dialects.sse import SSEEvent, data_frame, parse_event
 from relaygate.scrub import NO_CHANNEL, Scrubber
-from relaygate.sse import SSEEvent, data_frame, parse_event
 
 
 class GeminiStreamTap(SSEPassthroughTap):

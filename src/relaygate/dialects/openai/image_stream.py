@@ -21,9 +21,9 @@ from relaygate.core.usage import Usage
 from relaygate.core.wire import loads_or_none
 from relaygate.dialects.openai.errors import scrubbed_error, stream_error_frame
 from relaygate.dialects.openai.images import openai_images_usage, openai_usage
+from relaygate.dialects.sse import SSEDecoder, SSEEvent, named_frame
 from relaygate.errors import GatewayError
 from relaygate.scrub import Scrubber
-from relaygate.sse import SSEDecoder, SSEEvent, named_frame
 
 
 def event_prefix(job: ImageJob) -> str:

@@ -21,8 +21,8 @@ from relaygate.core.usage import Usage
 from relaygate.dialects.openai.errors import scrubbed_error, stream_error_frame
 from relaygate.dialects.openai.usage import usage_from_openai
 from relaygate.dialects.passthrough import SSEPassthroughTap
+from relaygate.dialects.sse import SSEEvent, parse_event
 from relaygate.scrub import NO_CHANNEL, Scrubber
-from relaygate.sse import SSEEvent, parse_event
 
 DONE = b"[DONE]"
 

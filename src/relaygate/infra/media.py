@@ -1,7 +1,7 @@
 """Fetching images and documents by URL when the upstream needs their bytes (translation only).
 
 Guards (DESIGN §3): only http and https; only public addresses unless the operator allows private
-ones — checked on every connection by the resolver (``addresses.py``, shared with webhooks), so a DNS
+ones — checked on every connection by the resolver (``infra/addresses.py``, shared with webhooks), so a DNS
 answer cannot point us at the loopback or a private network, and checked for IP literals and for each
 redirect; a size limit enforced while reading; only image and PDF content types.
 """
@@ -15,9 +15,9 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from relaygate.addresses import host_allowed, parse_url, public_session
 from relaygate.core.media import InlineMedia
 from relaygate.errors import InvalidRequest
+from relaygate.infra.addresses import host_allowed, parse_url, public_session
 
 _MAX_REDIRECTS = 3
 _ALLOWED_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")

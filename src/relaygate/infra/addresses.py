@@ -1,4 +1,4 @@
-"""The address rules shared by media fetches (``relay/media.py``) and webhook deliveries
+"""The address rules shared by media fetches (``infra/media.py``) and webhook deliveries
 (``tasks/webhook.py``): which hosts may be called when private addresses are not allowed, read as the
 connecting client reads them, and a client session whose every connection is checked.
 
