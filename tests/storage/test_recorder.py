@@ -97,6 +97,22 @@ async def test_many_concurrent_writes_make_one_row_each_and_few_commits(
     assert ledger.failures == []
 
 
+async def test_a_waiter_cancelled_before_the_commit_leaves_its_record_to_be_committed(
+        engine: AsyncEngine, ledger: CountingLedger, recorder: Recorder) -> None:
+    """A client that leaves while its record waits for the commit cancels only its wait: the record and
+    the key's spend are committed, and the writer goes on with the next ones."""
+    key_id = await _key(engine, "gone")
+    waiting = asyncio.create_task(recorder.write(record("left", key_id, cost=500)))
+    await asyncio.sleep(0)  # queued, not yet committed
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await recorder.write(record("next", key_id, cost=250))
+    assert [str(r["request_id"]) for r in await _rows(engine)] == ["left", "next"]
+    assert (await _used(engine))[key_id] == 750
+    assert ledger.failures == []
+
+
 async def test_records_without_a_key_or_cost_touch_no_balance(engine: AsyncEngine, ledger: CountingLedger,
                                                                recorder: Recorder) -> None:
     key_id = await _key(engine, "free")

@@ -227,10 +227,12 @@ class Recorder:
             self._sqlite = None
 
     async def write(self, record: UsageRecord) -> None:
-        """Return once the record is committed (raises if the commit failed)."""
+        """Return once the record is committed (raises if the commit failed). A caller cancelled meanwhile
+        cancels only its wait: the record stays queued and is committed (the writer resolves only the
+        futures still pending), so no shield (an outer future and two callbacks per call) is needed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((record, future))
-        await asyncio.shield(future)
+        await future
 
     async def _run(self) -> None:
         stopping = False
