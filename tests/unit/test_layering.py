@@ -1,6 +1,8 @@
 """Imports point one way (docs/architecture.md, "Layout"). The layers themselves are import-linter's
 contracts (``[tool.importlinter]``, run by ``scripts/check``); this checks what they cannot say about a
-third-party module: nothing below the surfaces reads an aiohttp server request."""
+third-party module, nothing below the surfaces reads an aiohttp server request; and that the command line
+is the top of the tree: no module imports ``relaygate.cli`` but ``__main__`` (``admin/cli.py`` used to,
+for the private ``_settings``, while ``cli.py`` imports it)."""
 
 from __future__ import annotations
 
@@ -32,3 +34,9 @@ def test_nothing_below_the_surfaces_reads_a_server_request() -> None:
     below = [folder for folder in ("relay", "tasks", "upstream", "meter", "infra", "providers", "dialects", "routing")
              if _importers(folder, "aiohttp.web")]
     assert below == []
+
+
+def test_only_main_imports_the_cli() -> None:
+    importers = sorted(str(path.relative_to(_PACKAGE)) for path in _PACKAGE.rglob("*.py")
+                       if "relaygate.cli" in _imports(path))
+    assert importers == ["__main__.py"]
